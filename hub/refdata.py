@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -134,7 +134,7 @@ PENALTY_REGIMES: tuple[tuple[str, str, dt.date, dt.date, str | None, str], ...] 
 
 def key_rates() -> list[tuple[dt.date, Decimal]]:
     """The Bank of Russia key-rate history shipped with unipay (percent, from date)."""
-    text = resources.files("hub").joinpath("data/key_rates.csv").read_text(encoding="utf-8")
+    text = (Path(__file__).parent / "data" / "key_rates.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(text.splitlines())
     return [(dt.date.fromisoformat(r["date_from"]), Decimal(r["rate"])) for r in rows]
 

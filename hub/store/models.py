@@ -235,7 +235,7 @@ class PaymentAgent(Base):
 
 class Building(Base):
     __tablename__ = "buildings"
-    __table_args__ = (UniqueConstraint("settlement", "street", "house", "korp"),)
+    __table_args__ = (UniqueConstraint("settlement", "street_type", "street", "house", "korp"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
     mc_id: Mapped[int | None] = mapped_column(ForeignKey("management_companies.id"))

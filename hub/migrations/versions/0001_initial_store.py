@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 05:53:19.892961
+Create Date: 2026-11-30 05:56:30.918127
 """
 
 from collections.abc import Sequence
@@ -372,7 +372,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_buildings")),
         sa.UniqueConstraint(
-            "settlement", "street", "house", "korp", name=op.f("uq_buildings_settlement_street_house_korp")
+            "settlement",
+            "street_type",
+            "street",
+            "house",
+            "korp",
+            name=op.f("uq_buildings_settlement_street_type_street_house_korp"),
         ),
     )
     op.create_table(
