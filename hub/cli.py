@@ -158,12 +158,15 @@ def demo(
     if have:
         out.print(f"Город уже загружен ({have} л/с), генерация пропущена.")
     else:
-        with Progress(TextColumn("[bold]Город[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err) as progress:
+        with Progress(
+            TextColumn("[bold]Город[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as progress:
             task = progress.add_task("city", total=accounts)
             report = generate_city(engine, accounts, seed, progress=lambda n: progress.advance(task, n))
-        out.print(f"Сгенерирован город: {accounts} л/с за {report.seconds:.1f} с "
-                  f"(пиковая память {report.peak_rss_mb:.0f} МБ)")
+        out.print(
+            f"Сгенерирован город: {accounts} л/с за {report.seconds:.1f} с "
+            f"(пиковая память {report.peak_rss_mb:.0f} МБ)"
+        )
     status()
 
 

@@ -40,8 +40,12 @@ SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("SOD", "Содержание жилого помещения", "СОД", "м2", "housing"),
     ServiceDef("HVS_SOI", "ХВС на содержание общего имущества", "ХВС СОИ", "м3", "cold_water", parent="SOD"),
     ServiceDef("GVS_SOI", "ГВС на содержание общего имущества", "ГВС СОИ", "м3", "hot_water", parent="SOD"),
-    ServiceDef("VOD_SOI", "Водоотведение на содержание общего имущества", "ВО СОИ", "м3", "sewer", parent="SOD"),
-    ServiceDef("EL_SOI", "Электроэнергия на содержание общего имущества", "ЭЛ СОИ", "кВт*ч", "power", parent="SOD"),
+    ServiceDef(
+        "VOD_SOI", "Водоотведение на содержание общего имущества", "ВО СОИ", "м3", "sewer", parent="SOD"
+    ),
+    ServiceDef(
+        "EL_SOI", "Электроэнергия на содержание общего имущества", "ЭЛ СОИ", "кВт*ч", "power", parent="SOD"
+    ),
     ServiceDef("OTOP", "Отопление", "ОТОП", "Гкал", "heat"),
     ServiceDef("HVS", "Холодное водоснабжение", "ХВС", "м3", "cold_water", True, True, True),
     ServiceDef("GVS", "Горячее водоснабжение", "ГВС", "м3", "hot_water", True, True, True),
@@ -172,7 +176,9 @@ def seed_reference(session: Session) -> dict[str, int]:
         if alias not in have_alias:
             session.add(m.ServiceAlias(alias=alias, service_id=ids[code]))
             count("service_aliases")
-    have_legacy = set(session.execute(select(m.LegacyServiceCode.system, m.LegacyServiceCode.legacy_code)).all())
+    have_legacy = set(
+        session.execute(select(m.LegacyServiceCode.system, m.LegacyServiceCode.legacy_code)).all()
+    )
     for system, mapping in LEGACY_CODES.items():
         for legacy, code in mapping.items():
             if (system, legacy) not in have_legacy:
@@ -195,7 +201,9 @@ def seed_reference(session: Session) -> dict[str, int]:
     for code, kind, name, inn, bic, rate in PAYMENT_AGENTS:
         if code not in have_agents:
             session.add(
-                m.PaymentAgent(code=code, kind=kind, name=name, inn=inn, bic=bic, commission_rate=Decimal(rate))
+                m.PaymentAgent(
+                    code=code, kind=kind, name=name, inn=inn, bic=bic, commission_rate=Decimal(rate)
+                )
             )
             count("payment_agents")
     have_regimes = set(session.scalars(select(m.PenaltyRegime.code)))
@@ -214,9 +222,9 @@ def seed_reference(session: Session) -> dict[str, int]:
             )
             count("penalty_regimes")
     have_rates = set(session.scalars(select(m.KeyRate.date_from)))
-    for d_from, rate in key_rates():
+    for d_from, key_rate in key_rates():
         if d_from not in have_rates:
-            session.add(m.KeyRate(date_from=d_from, rate=rate, source=KEY_RATE_SOURCE))
+            session.add(m.KeyRate(date_from=d_from, rate=key_rate, source=KEY_RATE_SOURCE))
             count("key_rates")
     session.flush()
     return added

@@ -77,8 +77,6 @@ class City:
     rows: dict[str, int]
 
 
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def city(request: pytest.FixtureRequest, new_store_url) -> Iterator[City]:  # type: ignore[no-untyped-def]
     """The small synthetic city, built once per session on each backend. Tests must not modify it."""

@@ -70,7 +70,9 @@ class PgServer:
             shutil.chown(self._dir, "postgres", "postgres")
             os.chmod(self._dir, 0o700)
         data, sock = self._dir / "data", self._dir
-        self._run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        self._run(
+            [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]
+        )
         port = _free_port()
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sock} -c fsync=off"
         self._run([pg_ctl, "-D", str(data), "-l", str(self._dir / "pg.log"), "-w", "-o", opts, "start"])

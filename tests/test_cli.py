@@ -54,8 +54,14 @@ def test_upgrade_generate_status(backend: str, new_store_url, tmp_path: Path) ->
 
 def test_default_store_is_sqlite_under_var(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "UNIPAY_DB_URL"}
-    res = subprocess.run([UNIPAY, "demo", "--accounts", "60"], env={**env, "COLUMNS": "120"}, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [UNIPAY, "demo", "--accounts", "60"],
+        env={**env, "COLUMNS": "120"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "var" / "unipay.db").exists()
     assert "Лицевых счетов" in res.stdout

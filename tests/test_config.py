@@ -19,8 +19,11 @@ def test_defaults_are_the_sample_center(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_toml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "center.toml"
-    cfg.write_text('db_url = "sqlite:////x.db"\n[center]\ninn = "7700000000"\nname = "ЕИРЦ"\n'
-                   'account = "40702810000000000001"\ndue_day_from_2026_03 = 15\n', encoding="utf-8")
+    cfg.write_text(
+        'db_url = "sqlite:////x.db"\n[center]\ninn = "7700000000"\nname = "ЕИРЦ"\n'
+        'account = "40702810000000000001"\ndue_day_from_2026_03 = 15\n',
+        encoding="utf-8",
+    )
     s = load_settings(cfg)
     assert (s.center.inn, s.center.name, s.db_url) == ("7700000000", "ЕИРЦ", "sqlite:////x.db")
     monkeypatch.setenv("UNIPAY_DB_URL", "postgresql://u@h/db")
@@ -32,7 +35,7 @@ def test_toml_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     [
         ('[center]\ncolour = "red"\n', "[center].colour"),
         ('[center]\naccount = "123"\n', "[center].account"),
-        ("[center]\ndue_day_from_2026_03 = \"15\"\n", "[center].due_day_from_2026_03"),
+        ('[center]\ndue_day_from_2026_03 = "15"\n', "[center].due_day_from_2026_03"),
         ("[center\n", "TOML"),
     ],
 )

@@ -55,11 +55,23 @@ class CityReport:
 # code, ИНН, КПП, name, р/с, services
 PROVIDERS = (
     ("VODOKANAL", "6227000292", "622701001", "МУП «Водоканал города Рязани»", "40702810400000012345"),
-    ("TEPLO", "6229054695", "622901001", "ПАО «Квадра» — «Рязанская теплосетевая компания»", "40702810600000023456"),
+    (
+        "TEPLO",
+        "6229054695",
+        "622901001",
+        "ПАО «Квадра» — «Рязанская теплосетевая компания»",
+        "40702810600000023456",
+    ),
     ("ENERGO", "6229049014", "622901001", "ООО «Рязанская энергосбытовая компания»", "40702810800000034567"),
     ("GAZ", "6229018456", "622901001", "ООО «Газпром межрегионгаз Рязань»", "40702810100000045678"),
     ("FKR", "6234993012", "623401001", "Фонд капитального ремонта Рязанской области", "40604810200000056789"),
-    ("TKO", "6230087440", "623001001", "ООО «Эко-Пром» — региональный оператор по обращению с ТКО", "40702810300000067890"),
+    (
+        "TKO",
+        "6230087440",
+        "623001001",
+        "ООО «Эко-Пром» — региональный оператор по обращению с ТКО",
+        "40702810300000067890",
+    ),
 )
 MCS = (
     ("UK_DOM", "6234100011", "ООО «УК Домоуправление»"),
@@ -84,8 +96,11 @@ SERVICE_PROVIDER = {
     "TKO": "TKO",
 }
 # Tariff versions: (date_from, date_to); values by service (single zone) — real-looking for Ryazan.
-TARIFF_VERSIONS = ((dt.date(2025, 1, 1), dt.date(2025, 6, 30)), (dt.date(2025, 7, 1), dt.date(2026, 9, 30)),
-                   (dt.date(2026, 10, 1), None))
+TARIFF_VERSIONS = (
+    (dt.date(2025, 1, 1), dt.date(2025, 6, 30)),
+    (dt.date(2025, 7, 1), dt.date(2026, 9, 30)),
+    (dt.date(2026, 10, 1), None),
+)
 TARIFFS = {  # service: values per version (rubles per unit)
     "HVS": ("47.30", "52.93", "58.22"),
     "VOD": ("36.80", "41.20", "45.32"),
@@ -133,7 +148,9 @@ def _fixed(values: np.ndarray, scale: int) -> list[str]:
     ints = np.abs(values) // q
     fracs = np.abs(values) % q
     signs = np.where(values < 0, "-", "")
-    return [f"{s}{i}.{f:0{scale}d}" for s, i, f in zip(signs.tolist(), ints.tolist(), fracs.tolist(), strict=True)]
+    return [
+        f"{s}{i}.{f:0{scale}d}" for s, i, f in zip(signs.tolist(), ints.tolist(), fracs.tolist(), strict=True)
+    ]
 
 
 def _dates(days: np.ndarray) -> list[str]:
@@ -152,7 +169,10 @@ def _snils(numbers: np.ndarray) -> list[str]:
     check = np.where(total < 100, total, np.where(total <= 101, 0, total % 101))
     check = np.where(check >= 100, 0, check)
     n = numbers.tolist()
-    return [f"{x // 1000000:03d}-{x // 1000 % 1000:03d}-{x % 1000:03d} {c:02d}" for x, c in zip(n, check.tolist(), strict=True)]
+    return [
+        f"{x // 1000000:03d}-{x // 1000 % 1000:03d}-{x % 1000:03d} {c:02d}"
+        for x, c in zip(n, check.tolist(), strict=True)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,8 +187,17 @@ class CityWriter:
         self.seed = seed
         self.period = period
         self.rows: dict[str, int] = {}
-        self.next_id = {"persons": 1, "registrations": 1, "meters": 1, "meter_readings": 1, "account_services": 1,
-                        "opening_debts": 1, "beneficiaries": 1, "benefits": 1, "absences": 1}
+        self.next_id = {
+            "persons": 1,
+            "registrations": 1,
+            "meters": 1,
+            "meter_readings": 1,
+            "account_services": 1,
+            "opening_debts": 1,
+            "beneficiaries": 1,
+            "benefits": 1,
+            "absences": 1,
+        }
         self.history = [_period_add(period, -HISTORY_MONTHS + k) for k in range(HISTORY_MONTHS)]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -191,21 +220,67 @@ class CityWriter:
         if not svc:
             raise CityError("справочник услуг пуст: сначала выполните `unipay db upgrade`")
         self.svc = svc
-        self.write(m.District.__table__, ("id", "code", "name"),
-                   [(i + 1, code, name) for i, (code, name) in enumerate(names.DISTRICTS)])
+        self.write(
+            m.District.__table__,
+            ("id", "code", "name"),
+            [(i + 1, code, name) for i, (code, name) in enumerate(names.DISTRICTS)],
+        )
         prov_rows = []
         for i, (code, inn, kpp, name, acc) in enumerate(PROVIDERS):
-            prov_rows.append((i + 1, code, inn, kpp, name, acc, "ПАО СБЕРБАНК", "046126614", "30101810500000000614",
-                              "0.015"))
+            prov_rows.append(
+                (
+                    i + 1,
+                    code,
+                    inn,
+                    kpp,
+                    name,
+                    acc,
+                    "ПАО СБЕРБАНК",
+                    "046126614",
+                    "30101810500000000614",
+                    "0.015",
+                )
+            )
         for j, (code, inn, name) in enumerate(MCS):
-            prov_rows.append((len(PROVIDERS) + j + 1, code, inn, inn[:4] + "01001", name,
-                              f"407028109000{7000 + j:04d}0000", "ПАО СБЕРБАНК", "046126614",
-                              "30101810500000000614", "0.01"))
-        self.write(m.Provider.__table__, ("id", "code", "inn", "kpp", "name", "bank_account", "bank_name", "bic",
-                                          "corr_account", "fee_rate"), prov_rows)
+            prov_rows.append(
+                (
+                    len(PROVIDERS) + j + 1,
+                    code,
+                    inn,
+                    inn[:4] + "01001",
+                    name,
+                    f"407028109000{7000 + j:04d}0000",
+                    "ПАО СБЕРБАНК",
+                    "046126614",
+                    "30101810500000000614",
+                    "0.01",
+                )
+            )
+        self.write(
+            m.Provider.__table__,
+            (
+                "id",
+                "code",
+                "inn",
+                "kpp",
+                "name",
+                "bank_account",
+                "bank_name",
+                "bic",
+                "corr_account",
+                "fee_rate",
+            ),
+            prov_rows,
+        )
         self.prov = {r[1]: r[0] for r in prov_rows}
-        self.write(m.ManagementCompany.__table__, ("id", "inn", "kpp", "name", "provider_id"),
-                   [(j + 1, inn, inn[:4] + "01001", name, self.prov[code]) for j, (code, inn, name) in enumerate(MCS)])
+        self.write(
+            m.ManagementCompany.__table__,
+            ("id", "inn", "kpp", "name", "provider_id"),
+            [
+                (j + 1, inn, inn[:4] + "01001", name, self.prov[code])
+                for j, (code, inn, name) in enumerate(MCS)
+            ],
+        )
         tariffs = []
         tid = 1
         for code, values in TARIFFS.items():
@@ -219,16 +294,34 @@ class CityWriter:
         for j, (code, _inn, _name) in enumerate(MCS):
             base = Decimal(SOD_RATES[j])
             for (d_from, d_to), factor in zip(TARIFF_VERSIONS, ("0.90", "1", "1.085"), strict=True):
-                value = (base * Decimal(factor)).quantize(Decimal("0.01"))
-                tariffs.append((tid, svc["SOD"], self.prov[code], 0, d_from, d_to, str(value)))
+                rate = (base * Decimal(factor)).quantize(Decimal("0.01"))
+                tariffs.append((tid, svc["SOD"], self.prov[code], 0, d_from, d_to, str(rate)))
                 tid += 1
-        self.write(m.Tariff.__table__, ("id", "service_id", "provider_id", "zone", "date_from", "date_to", "value"),
-                   [(t[0], t[1], t[2], t[3], t[4].isoformat(), t[5].isoformat() if t[5] else None, t[6])
-                    for t in tariffs])
-        self.write(m.Norm.__table__, ("id", "service_id", "kind", "date_from", "date_to", "value"),
-                   [(i + 1, svc[s], kind, "2017-01-01", None, v) for i, (s, kind, v) in enumerate(NORMS)])
-        self.write(m.BillingPeriod.__table__, ("period", "status", "readings_closed", "opened_at"),
-                   [(self.period, "open", False, dt.datetime(self.period // 100, self.period % 100, 1).isoformat(" "))])
+        self.write(
+            m.Tariff.__table__,
+            ("id", "service_id", "provider_id", "zone", "date_from", "date_to", "value"),
+            [
+                (t[0], t[1], t[2], t[3], t[4].isoformat(), t[5].isoformat() if t[5] else None, t[6])
+                for t in tariffs
+            ],
+        )
+        self.write(
+            m.Norm.__table__,
+            ("id", "service_id", "kind", "date_from", "date_to", "value"),
+            [(i + 1, svc[s], kind, "2017-01-01", None, v) for i, (s, kind, v) in enumerate(NORMS)],
+        )
+        self.write(
+            m.BillingPeriod.__table__,
+            ("period", "status", "readings_closed", "opened_at"),
+            [
+                (
+                    self.period,
+                    "open",
+                    False,
+                    dt.datetime(self.period // 100, self.period % 100, 1).isoformat(" "),
+                )
+            ],
+        )
         # Monthly charge estimates (kopecks) used for debts: from the current tariffs.
         self.tariff_kop = {code: int(Decimal(v[1]) * 100) for code, v in TARIFFS.items()}
         self.sod_kop = [int(Decimal(r) * 100) for r in SOD_RATES]
@@ -240,8 +333,13 @@ class CityWriter:
         total = 0
         while total < self.n:
             kind = rng.random()
-            size = int(rng.integers(8, 40)) if kind < 0.35 else int(rng.integers(40, 120)) if kind < 0.9 else int(
-                rng.integers(120, 260))
+            size = (
+                int(rng.integers(8, 40))
+                if kind < 0.35
+                else int(rng.integers(40, 120))
+                if kind < 0.9
+                else int(rng.integers(120, 260))
+            )
             size = min(size, self.n - total)
             sizes.append(size)
             total += size
@@ -273,14 +371,47 @@ class CityWriter:
             house = str(int(house_no[b]) * 2 - 1 if b % 3 else int(house_no[b]) * 2)
             if b % 17 == 5:
                 house += "А"
-            rows.append((b + 1, int(self.b_district[b]) + 1, int(self.b_mc[b]) + 1, "г Рязань", st_type, street,
-                         house, korp[b], _fixed(np.array([b_total[b]]), 2)[0],
-                         _fixed(np.array([self.b_common[b]]), 2)[0], int(self.b_floors[b]),
-                         int(1958 + (b * 7919) % 66), bool(self.b_heat_odpu[b]), False, False))
+            rows.append(
+                (
+                    b + 1,
+                    int(self.b_district[b]) + 1,
+                    int(self.b_mc[b]) + 1,
+                    "г Рязань",
+                    st_type,
+                    street,
+                    house,
+                    korp[b],
+                    _fixed(np.array([b_total[b]]), 2)[0],
+                    _fixed(np.array([self.b_common[b]]), 2)[0],
+                    int(self.b_floors[b]),
+                    int(1958 + (b * 7919) % 66),
+                    bool(self.b_heat_odpu[b]),
+                    False,
+                    False,
+                )
+            )
         self.b_label = [(r[4], r[5], r[6]) for r in rows]
-        self.write(m.Building.__table__, ("id", "district_id", "mc_id", "settlement", "street_type", "street",
-                                          "house", "korp", "total_area", "common_area", "floors", "built_year",
-                                          "heating_by_odpu", "odn_negative_allowed", "odn_by_actual"), rows)
+        self.write(
+            m.Building.__table__,
+            (
+                "id",
+                "district_id",
+                "mc_id",
+                "settlement",
+                "street_type",
+                "street",
+                "house",
+                "korp",
+                "total_area",
+                "common_area",
+                "floors",
+                "built_year",
+                "heating_by_odpu",
+                "odn_negative_allowed",
+                "odn_by_actual",
+            ),
+            rows,
+        )
         # Σ individual volumes per building × month (thousandths), for ОДПУ readings.
         self.b_volume = {code: np.zeros((nb, HISTORY_MONTHS), dtype=np.int64) for code in ("HVS", "EL")}
 
@@ -298,11 +429,32 @@ class CityWriter:
         period_start = _day(_period_start(self.period))
         # premises
         installable = rng.random(k) < 0.96
-        self.write(m.Premises.__table__, ("id", "building_id", "flat", "room", "total_area", "living_area", "rooms",
-                                          "residential", "meter_installable"),
-                   zip(acc_id.tolist(), (bld + 1).tolist(), flat.astype(str).tolist(), [""] * k, _fixed(area, 2),
-                       _fixed(area * 62 // 100, 2), self.rooms[lo:hi].tolist(), [True] * k, installable.tolist(),
-                       strict=True))
+        self.write(
+            m.Premises.__table__,
+            (
+                "id",
+                "building_id",
+                "flat",
+                "room",
+                "total_area",
+                "living_area",
+                "rooms",
+                "residential",
+                "meter_installable",
+            ),
+            zip(
+                acc_id.tolist(),
+                (bld + 1).tolist(),
+                flat.astype(str).tolist(),
+                [""] * k,
+                _fixed(area, 2),
+                _fixed(area * 62 // 100, 2),
+                self.rooms[lo:hi].tolist(),
+                [True] * k,
+                installable.tolist(),
+                strict=True,
+            ),
+        )
         # people
         n_persons = rng.choice([0, 1, 2, 3, 4, 5], size=k, p=[0.03, 0.24, 0.35, 0.24, 0.1, 0.04])
         total_p = int(n_persons.sum())
@@ -314,18 +466,39 @@ class CityWriter:
         first_m = rng.integers(0, len(names.MALE_FIRST), total_p)
         first_f = rng.integers(0, len(names.FEMALE_FIRST), total_p)
         patr = rng.integers(0, len(names.PATRONYMIC_M), total_p)
-        age_days = np.where(p_rank == 0, rng.integers(22 * 365, 88 * 365, total_p), rng.integers(30, 85 * 365, total_p))
+        age_days = np.where(
+            p_rank == 0, rng.integers(22 * 365, 88 * 365, total_p), rng.integers(30, 85 * 365, total_p)
+        )
         birth = period_start - age_days
         snils_no = 2_000_000 + pid * 37 % 990_000_000
-        last = [names.SURNAMES_F[f] if s else names.SURNAMES_M[f] for f, s in zip(family.tolist(), sex_f.tolist(), strict=True)]
-        first = [names.FEMALE_FIRST[a] if s else names.MALE_FIRST[b] for a, b, s in
-                 zip(first_f.tolist(), first_m.tolist(), sex_f.tolist(), strict=True)]
-        middle = [names.PATRONYMIC_F[p] if s else names.PATRONYMIC_M[p] for p, s in zip(patr.tolist(), sex_f.tolist(), strict=True)]
+        last = [
+            names.SURNAMES_F[f] if s else names.SURNAMES_M[f]
+            for f, s in zip(family.tolist(), sex_f.tolist(), strict=True)
+        ]
+        first = [
+            names.FEMALE_FIRST[a] if s else names.MALE_FIRST[b]
+            for a, b, s in zip(first_f.tolist(), first_m.tolist(), sex_f.tolist(), strict=True)
+        ]
+        middle = [
+            names.PATRONYMIC_F[p] if s else names.PATRONYMIC_M[p]
+            for p, s in zip(patr.tolist(), sex_f.tolist(), strict=True)
+        ]
         has_snils = rng.random(total_p) < 0.85
         snils = [s if h else None for s, h in zip(_snils(snils_no), has_snils.tolist(), strict=True)]
-        self.write(m.Person.__table__, ("id", "last_name", "first_name", "middle_name", "birth_date", "sex", "snils"),
-                   zip(pid.tolist(), last, first, middle, _dates(birth), np.where(sex_f, "Ж", "М").tolist(), snils,
-                       strict=True))
+        self.write(
+            m.Person.__table__,
+            ("id", "last_name", "first_name", "middle_name", "birth_date", "sex", "snils"),
+            zip(
+                pid.tolist(),
+                last,
+                first,
+                middle,
+                _dates(birth),
+                np.where(sex_f, "Ж", "М").tolist(),
+                snils,
+                strict=True,
+            ),
+        )
         # accounts (owner = first resident, or a non-resident owner)
         opened = period_start - rng.integers(200, 30 * 365, k)
         first_person = np.cumsum(n_persons) - n_persons
@@ -335,46 +508,90 @@ class CityWriter:
                 q = int(first_person[j])
                 owner.append(f"{last[q]} {first[q]} {middle[q]}")
             else:
-                owner.append(f"{names.SURNAMES_M[int(idx[j]) % len(names.SURNAMES_M)]} "
-                             f"{names.MALE_FIRST[int(idx[j]) % len(names.MALE_FIRST)]} "
-                             f"{names.PATRONYMIC_M[int(idx[j]) % len(names.PATRONYMIC_M)]}")
+                owner.append(
+                    f"{names.SURNAMES_M[int(idx[j]) % len(names.SURNAMES_M)]} "
+                    f"{names.MALE_FIRST[int(idx[j]) % len(names.MALE_FIRST)]} "
+                    f"{names.PATRONYMIC_M[int(idx[j]) % len(names.PATRONYMIC_M)]}"
+                )
         closed = rng.random(k) < 0.01
         closed_on = np.where(closed, period_start - rng.integers(1, 150, k), 0)
         numbers = [f"31{i:08d}" for i in acc_id.tolist()]
-        els = [f"62{'АБВГДЕЖИКЛ'[i // 1_000_000 % 10]}{'АБВГДЕЖИКЛ'[i // 10_000_000 % 10]}{i % 1_000_000:06d}"
-               for i in acc_id.tolist()]
+        els = [
+            f"62{'АБВГДЕЖИКЛ'[i // 1_000_000 % 10]}{'АБВГДЕЖИКЛ'[i // 10_000_000 % 10]}{i % 1_000_000:06d}"
+            for i in acc_id.tolist()
+        ]
         barcode = [f"46{i:010d}" for i in acc_id.tolist()]
-        self.write(m.Account.__table__, ("id", "number", "els", "card_barcode", "premises_id", "owner_name", "status",
-                                         "opened_on", "closed_on"),
-                   zip(acc_id.tolist(), numbers, els, barcode, acc_id.tolist(), owner,
-                       np.where(closed, "closed", "open").tolist(), _dates(opened),
-                       [d if c else None for d, c in zip(_dates(closed_on), closed.tolist(), strict=True)],
-                       strict=True))
+        self.write(
+            m.Account.__table__,
+            (
+                "id",
+                "number",
+                "els",
+                "card_barcode",
+                "premises_id",
+                "owner_name",
+                "status",
+                "opened_on",
+                "closed_on",
+            ),
+            zip(
+                acc_id.tolist(),
+                numbers,
+                els,
+                barcode,
+                acc_id.tolist(),
+                owner,
+                np.where(closed, "closed", "open").tolist(),
+                _dates(opened),
+                [d if c else None for d, c in zip(_dates(closed_on), closed.tolist(), strict=True)],
+                strict=True,
+            ),
+        )
         # registrations
         status = rng.choice([1, 3, 4], size=total_p, p=[0.9, 0.07, 0.03])
         status = np.where(p_rank == 0, 1, status)
         reg_from = np.maximum(np.repeat(opened, n_persons), birth)
-        reg_to = np.where(status == 3, period_start + rng.integers(30, 365, total_p),
-                          np.where(status == 4, period_start - rng.integers(40, 900, total_p), 0))
+        reg_to = np.where(
+            status == 3,
+            period_start + rng.integers(30, 365, total_p),
+            np.where(status == 4, period_start - rng.integers(40, 900, total_p), 0),
+        )
         reg_to = np.where((status == 4) & (reg_to <= reg_from), reg_from + 1, reg_to)
         rid = self.ids("registrations", total_p)
-        self.write(m.Registration.__table__, ("id", "person_id", "account_id", "status", "date_from", "date_to",
-                                              "is_owner"),
-                   zip(rid.tolist(), pid.tolist(), p_acc.tolist(), status.tolist(), _dates(reg_from),
-                       [d if t else None for d, t in zip(_dates(reg_to), reg_to.tolist(), strict=True)],
-                       (p_rank == 0).tolist(), strict=True))
-        living = np.bincount(np.repeat(np.arange(k), n_persons), weights=(status != 4), minlength=k).astype(np.int64)
+        self.write(
+            m.Registration.__table__,
+            ("id", "person_id", "account_id", "status", "date_from", "date_to", "is_owner"),
+            zip(
+                rid.tolist(),
+                pid.tolist(),
+                p_acc.tolist(),
+                status.tolist(),
+                _dates(reg_from),
+                [d if t else None for d, t in zip(_dates(reg_to), reg_to.tolist(), strict=True)],
+                (p_rank == 0).tolist(),
+                strict=True,
+            ),
+        )
+        living = np.bincount(np.repeat(np.arange(k), n_persons), weights=(status != 4), minlength=k).astype(
+            np.int64
+        )
         living_eff = np.maximum(living, 1)
         # meters and readings
         has_meters = rng.random(k) < 0.76
         with_gvs = has_meters & (rng.random(k) < 0.95)
         two_zone = has_meters & (rng.random(k) < 0.3)
-        meter_specs = (("HVS", has_meters, np.ones(k, np.int64)), ("GVS", with_gvs, np.ones(k, np.int64)),
-                       ("EL", has_meters, np.where(two_zone, 2, 1)))
-        stop_after = np.where(rng.random(k) < 0.08, rng.integers(1, 6, k), 0)  # months without readings at the end
+        meter_specs = (
+            ("HVS", has_meters, np.ones(k, np.int64)),
+            ("GVS", with_gvs, np.ones(k, np.int64)),
+            ("EL", has_meters, np.where(two_zone, 2, 1)),
+        )
+        stop_after = np.where(
+            rng.random(k) < 0.08, rng.integers(1, 6, k), 0
+        )  # months without readings at the end
         m_rows: list[tuple[Any, ...]] = []
-        r_cols: dict[str, list[Any]] = {c: [] for c in ("id", "meter_id", "zone", "period", "reading_date", "value",
-                                                         "source")}
+        r_cols: dict[str, list[Any]] = {
+            c: [] for c in ("id", "meter_id", "zone", "period", "reading_date", "value", "source")
+        }
         sources = np.array(["portal", "bank", "post", "controller"])
         for code, mask, zones in meter_specs:
             sel = np.nonzero(mask)[0]
@@ -387,15 +604,30 @@ class CityWriter:
             verif = np.where(rng.random(cnt) < 0.03, period_start - rng.integers(10, 200, cnt), verif)
             mstatus = np.where(rng.random(cnt) < 0.015, "failed", "working")
             serial = [f"{code[0]}{s:07d}" for s in (mid * 7 + 1_234_567).tolist()]
-            m_rows.extend(zip(mid.tolist(), acc_id[sel].tolist(), [self.svc[code]] * cnt, serial, zones[sel].tolist(),
-                              _dates(installed), _dates(verif), mstatus.tolist(), strict=True))
+            m_rows.extend(
+                zip(
+                    mid.tolist(),
+                    acc_id[sel].tolist(),
+                    [self.svc[code]] * cnt,
+                    serial,
+                    zones[sel].tolist(),
+                    _dates(installed),
+                    _dates(verif),
+                    mstatus.tolist(),
+                    strict=True,
+                )
+            )
             # readings: cumulative, thousandths of a unit
             per_person = CONSUMPTION[code]
-            monthly = (per_person * living_eff[sel])[:, None] * rng.lognormal(0, 0.25, (cnt, HISTORY_MONTHS - 1))
-            monthly = monthly.astype(np.int64)
-            start = rng.integers(0, 500_000 if code != "EL" else 20_000_000, cnt)
-            cum = np.concatenate([start[:, None], start[:, None] + np.cumsum(monthly, axis=1)], axis=1)
-            self.b_volume["EL" if code == "EL" else "HVS"][bld[sel], 1:] += monthly
+            monthly = (per_person * living_eff[sel])[:, None] * rng.lognormal(
+                0, 0.25, (cnt, HISTORY_MONTHS - 1)
+            )
+            monthly_int = monthly.astype(np.int64)
+            first_value = rng.integers(0, 500_000 if code != "EL" else 20_000_000, cnt)
+            cum = np.concatenate(
+                [first_value[:, None], first_value[:, None] + np.cumsum(monthly_int, axis=1)], axis=1
+            )
+            self.b_volume["EL" if code == "EL" else "HVS"][bld[sel], 1:] += monthly_int
             for zone in (1, 2):
                 zsel = np.nonzero(zones[sel] >= zone)[0]
                 if not len(zsel):
@@ -416,9 +648,23 @@ class CityWriter:
                     r_cols["period"].extend([per] * n_t)
                     r_cols["reading_date"].extend(_dates(day))
                     r_cols["value"].extend(_fixed(values[rows_t, t], 3))
-                    r_cols["source"].extend(sources[rng.integers(0, 4, n_t)].tolist() if t else ["initial"] * n_t)
-        self.write(m.Meter.__table__, ("id", "account_id", "service_id", "serial", "zones", "installed_on",
-                                       "verification_due", "status"), m_rows)
+                    r_cols["source"].extend(
+                        sources[rng.integers(0, 4, n_t)].tolist() if t else ["initial"] * n_t
+                    )
+        self.write(
+            m.Meter.__table__,
+            (
+                "id",
+                "account_id",
+                "service_id",
+                "serial",
+                "zones",
+                "installed_on",
+                "verification_due",
+                "status",
+            ),
+            m_rows,
+        )
         cols = tuple(r_cols)
         self.write(m.MeterReading.__table__, cols, zip(*(r_cols[c] for c in cols), strict=True))
         # norm-based water/power feeds the building totals too
@@ -441,8 +687,17 @@ class CityWriter:
             meth = [method] * len(sel) if isinstance(method, str) else np.asarray(method)[sel].tolist()
             prov = [provider] * len(sel) if isinstance(provider, int) else np.asarray(provider)[sel].tolist()
             sid = self.ids("account_services", len(sel))
-            svc_rows.extend(zip(sid.tolist(), acc_id[sel].tolist(), [self.svc[code]] * len(sel), prov, meth,
-                                [opened_s[i] for i in sel.tolist()], strict=True))
+            svc_rows.extend(
+                zip(
+                    sid.tolist(),
+                    acc_id[sel].tolist(),
+                    [self.svc[code]] * len(sel),
+                    prov,
+                    meth,
+                    [opened_s[i] for i in sel.tolist()],
+                    strict=True,
+                )
+            )
 
         everyone = np.ones(k, dtype=bool)
         mc_prov = np.array([self.prov[MCS[j][0]] for j in range(len(MCS))])[b_mc]
@@ -457,11 +712,17 @@ class CityWriter:
         add("GAS", gas, "norm", self.prov["GAZ"])
         add("TKO", everyone, "person", self.prov["TKO"])
         add("KAPR", everyone, "area", self.prov["FKR"])
-        self.write(m.AccountService.__table__, ("id", "account_id", "service_id", "provider_id", "method",
-                                                "date_from"), svc_rows)
+        self.write(
+            m.AccountService.__table__,
+            ("id", "account_id", "service_id", "provider_id", "method", "date_from"),
+            svc_rows,
+        )
         # debts carried in: ≥ 10 % owe for 3+ months, some for 1–2, some paid in advance
-        months_owed = np.where(rng.random(k) < 0.13, rng.integers(3, 13, k),
-                               np.where(rng.random(k) < 0.08, rng.integers(1, 3, k), 0))
+        months_owed = np.where(
+            rng.random(k) < 0.13,
+            rng.integers(3, 13, k),
+            np.where(rng.random(k) < 0.08, rng.integers(1, 3, k), 0),
+        )
         advance = (months_owed == 0) & (rng.random(k) < 0.04)
         persons_eff = living_eff
         est = {  # kopecks per month, rough: enough to make the debts look like real bills
@@ -473,8 +734,19 @@ class CityWriter:
             "EL": persons_eff * 80 * self.tariff_kop["EL"],
             "KAPR": area * self.tariff_kop["KAPR"] // 100,
         }
-        d_cols: dict[str, list[Any]] = {c: [] for c in ("id", "account_id", "service_id", "provider_id", "period",
-                                                         "principal_kop", "penalty_kop", "source")}
+        d_cols: dict[str, list[Any]] = {
+            c: []
+            for c in (
+                "id",
+                "account_id",
+                "service_id",
+                "provider_id",
+                "period",
+                "principal_kop",
+                "penalty_kop",
+                "source",
+            )
+        }
         debtors = np.nonzero(months_owed > 0)[0]
         for code, amount in est.items():
             prov = mc_prov if code == "SOD" else np.full(k, self.prov[SERVICE_PROVIDER[code]])
@@ -509,39 +781,93 @@ class CityWriter:
         # beneficiaries: the first resident of some accounts
         benef = np.nonzero((n_persons > 0) & (rng.random(k) < 0.07))[0]
         bid = self.ids("beneficiaries", len(benef))
-        codes = rng.choice(["010", "030", "051", "060", "073", "074", "SUB"], size=len(benef),
-                           p=[0.03, 0.07, 0.15, 0.1, 0.4, 0.1, 0.15])
+        codes = rng.choice(
+            ["010", "030", "051", "060", "073", "074", "SUB"],
+            size=len(benef),
+            p=[0.03, 0.07, 0.15, 0.1, 0.4, 0.1, 0.15],
+        )
         b_rows, bf_rows = [], []
         bfid = self.ids("benefits", len(benef))
         for q, j in enumerate(benef.tolist()):
             p = int(first_person[j])
             b = int(bld[j])
             st_type, street, house = self.b_label[b]
-            b_rows.append((int(bid[q]), SZN_CODE, str(500_000 + int(pid[p])), int(acc_id[j]), int(pid[p]), snils[p],
-                           last[p], first[p], middle[p], _dates(np.array([birth[p]]))[0],
-                           f"г Рязань, {st_type} {street}, д {house}, кв {int(flat[j])}", "active"))
-            code = str(codes[q])
-            kind = "SUBSIDY" if code == "SUB" else ("EDK" if code in ("073", "074") else "LGOTA")
-            share = None if kind == "SUBSIDY" else ("30" if code == "060" else "50")
-            bf_rows.append((int(bfid[q]), int(bid[q]), code, kind, "2024-01-01", None, share, 1))
-        self.write(m.Beneficiary.__table__, ("id", "szn_code", "external_id", "account_id", "person_id", "snils",
-                                             "last_name", "first_name", "middle_name", "birth_date", "address",
-                                             "status"), b_rows)
-        self.write(m.Benefit.__table__, ("id", "beneficiary_id", "code", "kind", "date_from", "date_to",
-                                         "share_percent", "covered_persons"), bf_rows)
+            b_rows.append(
+                (
+                    int(bid[q]),
+                    SZN_CODE,
+                    str(500_000 + int(pid[p])),
+                    int(acc_id[j]),
+                    int(pid[p]),
+                    snils[p],
+                    last[p],
+                    first[p],
+                    middle[p],
+                    _dates(np.array([birth[p]]))[0],
+                    f"г Рязань, {st_type} {street}, д {house}, кв {int(flat[j])}",
+                    "active",
+                )
+            )
+            bcode = str(codes[q])
+            kind = "SUBSIDY" if bcode == "SUB" else ("EDK" if bcode in ("073", "074") else "LGOTA")
+            share_pct = None if kind == "SUBSIDY" else ("30" if bcode == "060" else "50")
+            bf_rows.append((int(bfid[q]), int(bid[q]), bcode, kind, "2024-01-01", None, share_pct, 1))
+        self.write(
+            m.Beneficiary.__table__,
+            (
+                "id",
+                "szn_code",
+                "external_id",
+                "account_id",
+                "person_id",
+                "snils",
+                "last_name",
+                "first_name",
+                "middle_name",
+                "birth_date",
+                "address",
+                "status",
+            ),
+            b_rows,
+        )
+        self.write(
+            m.Benefit.__table__,
+            (
+                "id",
+                "beneficiary_id",
+                "code",
+                "kind",
+                "date_from",
+                "date_to",
+                "share_percent",
+                "covered_persons",
+            ),
+            bf_rows,
+        )
         # temporary absences in the two months before the period
         absent = np.nonzero((living >= 2) & (rng.random(k) < 0.015))[0]
         a_rows = []
         aid = self.ids("absences", len(absent))
         for q, j in enumerate(absent.tolist()):
             p = int(first_person[j]) + 1 if n_persons[j] > 1 else int(first_person[j])
-            start = _day(_period_start(_period_add(self.period, -2))) + int(rng.integers(0, 25))
+            left = _day(_period_start(_period_add(self.period, -2))) + int(rng.integers(0, 25))
             length = int(rng.integers(4, 40))
-            a_rows.append((int(aid[q]), int(acc_id[j]), int(pid[p]), _dates(np.array([start]))[0],
-                           _dates(np.array([start + length]))[0], f"Справка о временном пребывании № {int(aid[q])}",
-                           _dates(np.array([start + length + 3]))[0]))
-        self.write(m.Absence.__table__, ("id", "account_id", "person_id", "date_from", "date_to", "document",
-                                         "applied_on"), a_rows)
+            a_rows.append(
+                (
+                    int(aid[q]),
+                    int(acc_id[j]),
+                    int(pid[p]),
+                    _dates(np.array([left]))[0],
+                    _dates(np.array([left + length]))[0],
+                    f"Справка о временном пребывании № {int(aid[q])}",
+                    _dates(np.array([left + length + 3]))[0],
+                )
+            )
+        self.write(
+            m.Absence.__table__,
+            ("id", "account_id", "person_id", "date_from", "date_to", "document", "applied_on"),
+            a_rows,
+        )
         return k
 
     # -- building meters and quality incidents --------------------------------------------
@@ -558,8 +884,16 @@ class CityWriter:
                     continue
                 bm_rows.append((bm_id, b + 1, self.svc[code], f"ОДПУ-{code}-{b + 1:06d}", "2015-01-01"))
                 if code == "OTOP":
-                    vols = np.array([self.b_total[b] * heat_norm // 100 * (1 if (p % 100) in (1, 2, 3, 4, 10, 11, 12)
-                                                                           else 0) for p in self.history], np.int64)
+                    vols = np.array(
+                        [
+                            self.b_total[b]
+                            * heat_norm
+                            // 100
+                            * (1 if (p % 100) in (1, 2, 3, 4, 10, 11, 12) else 0)
+                            for p in self.history
+                        ],
+                        np.int64,
+                    )
                     vols = vols * rng.integers(85, 120) // 100 // 10  # Gcal in thousandths
                 else:
                     factor = rng.integers(102, 112, HISTORY_MONTHS)
@@ -568,13 +902,26 @@ class CityWriter:
                 cum = rng.integers(1_000_000, 50_000_000) + np.cumsum(vols)
                 for t, per in enumerate(self.history):
                     last_day = _period_start(_period_add(per, 1)) - dt.timedelta(days=1)
-                    r_rows.append((r_id, bm_id, per, last_day.isoformat(), _fixed(np.array([cum[t] * 10]), 4)[0],
-                                   _fixed(np.array([vols[t] * 10]), 4)[0]))
+                    r_rows.append(
+                        (
+                            r_id,
+                            bm_id,
+                            per,
+                            last_day.isoformat(),
+                            _fixed(np.array([cum[t] * 10]), 4)[0],
+                            _fixed(np.array([vols[t] * 10]), 4)[0],
+                        )
+                    )
                     r_id += 1
                 bm_id += 1
-        self.write(m.BuildingMeter.__table__, ("id", "building_id", "service_id", "serial", "installed_on"), bm_rows)
-        self.write(m.BuildingMeterReading.__table__, ("id", "meter_id", "period", "reading_date", "value", "volume"),
-                   r_rows)
+        self.write(
+            m.BuildingMeter.__table__, ("id", "building_id", "service_id", "serial", "installed_on"), bm_rows
+        )
+        self.write(
+            m.BuildingMeterReading.__table__,
+            ("id", "meter_id", "period", "reading_date", "value", "volume"),
+            r_rows,
+        )
         q_rows = []
         qid = 1
         for back in (3, 2, 1):
@@ -586,20 +933,66 @@ class CityWriter:
                 if b == forced:
                     roll = (0.01, 0.04, 0.06)[back - 1]
                 if roll < 0.03:
-                    code, kind, hours, temp, norm = "HVS", "interruption", int(rng.integers(6, 40)), None, None
+                    code, kind, hours, temp, norm = (
+                        "HVS",
+                        "interruption",
+                        int(rng.integers(6, 40)),
+                        None,
+                        None,
+                    )
                 elif roll < 0.05:
-                    code, kind, hours, temp, norm = "OTOP", "temperature", int(rng.integers(12, 96)), "16.0", "18.0"
+                    code, kind, hours, temp, norm = (
+                        "OTOP",
+                        "temperature",
+                        int(rng.integers(12, 96)),
+                        "16.0",
+                        "18.0",
+                    )
                 elif roll < 0.065:
-                    code, kind, hours, temp, norm = "GVS", "temperature", int(rng.integers(10, 120)), "50.0", "60.0"
+                    code, kind, hours, temp, norm = (
+                        "GVS",
+                        "temperature",
+                        int(rng.integers(10, 120)),
+                        "50.0",
+                        "60.0",
+                    )
                 else:
                     continue
                 t0 = dt.datetime.combine(start_day + dt.timedelta(days=int(rng.integers(0, 25))), dt.time(8))
                 t1 = t0 + dt.timedelta(hours=hours)
-                q_rows.append((qid, b + 1, self.svc[code], kind, t0.isoformat(" "), t1.isoformat(" "), str(hours),
-                               temp, norm, False, f"Акт № {per % 10000:04d}-{qid}"))
+                q_rows.append(
+                    (
+                        qid,
+                        b + 1,
+                        self.svc[code],
+                        kind,
+                        t0.isoformat(" "),
+                        t1.isoformat(" "),
+                        str(hours),
+                        temp,
+                        norm,
+                        False,
+                        f"Акт № {per % 10000:04d}-{qid}",
+                    )
+                )
                 qid += 1
-        self.write(m.QualityIncident.__table__, ("id", "building_id", "service_id", "kind", "started_at", "ended_at",
-                                                 "hours", "measured_temp", "norm_temp", "night", "act_number"), q_rows)
+        self.write(
+            m.QualityIncident.__table__,
+            (
+                "id",
+                "building_id",
+                "service_id",
+                "kind",
+                "started_at",
+                "ended_at",
+                "hours",
+                "measured_temp",
+                "norm_temp",
+                "night",
+                "act_number",
+            ),
+            q_rows,
+        )
 
 
 def _sync_sequences(conn: Any) -> None:
@@ -608,21 +1001,31 @@ def _sync_sequences(conn: Any) -> None:
         return
     for table in m.Base.metadata.sorted_tables:
         if "id" in table.c and table.c.id.primary_key and table.c.id.autoincrement is not False:
-            conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                )
+            )
 
 
-def generate_city(engine: Engine, accounts: int, seed: int = 1, period: int = DEFAULT_PERIOD,
-                  progress: ProgressFn | None = None) -> CityReport:
+def generate_city(
+    engine: Engine,
+    accounts: int,
+    seed: int = 1,
+    period: int = DEFAULT_PERIOD,
+    progress: ProgressFn | None = None,
+) -> CityReport:
     """Generate the city into an upgraded, city-less store in one transaction."""
     if accounts < 1:
         raise CityError("число лицевых счетов должно быть положительным")
     started = time.perf_counter()
     with engine.begin() as conn:
         if conn.execute(select(func.count()).select_from(m.Account)).scalar_one():
-            raise CityError("в хранилище уже есть лицевые счета: город генерируется только в пустое хранилище "
-                            "(укажите другой UNIPAY_DB_URL или удалите базу)")
+            raise CityError(
+                "в хранилище уже есть лицевые счета: город генерируется только в пустое хранилище "
+                "(укажите другой UNIPAY_DB_URL или удалите базу)"
+            )
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
         w = CityWriter(conn, accounts, seed, period)

@@ -78,7 +78,7 @@ def bulk_insert(
     name = table.name if hasattr(table, "name") else str(table)
     count = 0
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection
         assert raw is not None
         cols = ", ".join(f'"{c}"' for c in columns)
         with raw.cursor() as cur, cur.copy(f'COPY "{name}" ({cols}) FROM STDIN') as copy:
@@ -130,5 +130,9 @@ def _sqlite_value(value: Any) -> Any:
     if value is None or isinstance(value, int | float | str | bytes):
         return value
     if hasattr(value, "isoformat"):
-        return value.isoformat(sep=" ") if hasattr(value, "hour") and hasattr(value, "day") else value.isoformat()
+        return (
+            value.isoformat(sep=" ")
+            if hasattr(value, "hour") and hasattr(value, "day")
+            else value.isoformat()
+        )
     return str(value)

@@ -590,7 +590,9 @@ class RegistryFile(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3), default="in")  # in | out
     sender: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(12))  # bank | post | szn | legacy | transfers | debts | szn_reply
+    kind: Mapped[str] = mapped_column(
+        String(12)
+    )  # bank | post | szn | legacy | transfers | debts | szn_reply
     name: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

@@ -22,7 +22,8 @@ def store_summary(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         accounts = int(conn.execute(select(func.count()).select_from(m.Account)).scalar_one())
         open_accounts = conn.execute(
-            select(func.count()).select_from(m.Account).where(m.Account.status == "open")).scalar_one()
+            select(func.count()).select_from(m.Account).where(m.Account.status == "open")
+        ).scalar_one()
         metered = conn.execute(select(func.count(distinct(m.Meter.account_id)))).scalar_one()
         debt_months = (
             select(m.OpeningDebt.account_id, func.count(distinct(m.OpeningDebt.period)).label("months"))
@@ -30,14 +31,23 @@ def store_summary(engine: Engine) -> dict[str, str]:
             .group_by(m.OpeningDebt.account_id)
             .subquery()
         )
-        debtors3 = conn.execute(select(func.count()).select_from(debt_months).where(debt_months.c.months >= 3)
-                                ).scalar_one()
-        debt = conn.execute(select(
-            func.coalesce(func.sum(case((m.OpeningDebt.principal_kop > 0, m.OpeningDebt.principal_kop), else_=0)), 0),
-            func.coalesce(func.sum(m.OpeningDebt.penalty_kop), 0))).one()
-        periods = conn.execute(select(m.BillingPeriod.period, m.BillingPeriod.status).order_by(
-            m.BillingPeriod.period)).all()
-        files = conn.execute(select(m.RegistryFile.status, func.count()).group_by(m.RegistryFile.status)).all()
+        debtors3 = conn.execute(
+            select(func.count()).select_from(debt_months).where(debt_months.c.months >= 3)
+        ).scalar_one()
+        debt = conn.execute(
+            select(
+                func.coalesce(
+                    func.sum(case((m.OpeningDebt.principal_kop > 0, m.OpeningDebt.principal_kop), else_=0)), 0
+                ),
+                func.coalesce(func.sum(m.OpeningDebt.penalty_kop), 0),
+            )
+        ).one()
+        periods = conn.execute(
+            select(m.BillingPeriod.period, m.BillingPeriod.status).order_by(m.BillingPeriod.period)
+        ).all()
+        files = conn.execute(
+            select(m.RegistryFile.status, func.count()).group_by(m.RegistryFile.status)
+        ).all()
     share = (lambda x: f" ({100 * x / accounts:.1f} %)") if accounts else (lambda x: "")
     result = {
         "Лицевых счетов (открытых)": f"{_n(accounts)} ({_n(open_accounts)})",
@@ -52,8 +62,10 @@ def store_summary(engine: Engine) -> dict[str, str]:
         "Льготников": _n(count_model(engine, m.Beneficiary)),
         "Временных отсутствий": _n(count_model(engine, m.Absence)),
         "Актов о качестве услуг": _n(count_model(engine, m.QualityIncident)),
-        "Периоды": ", ".join(f"{p // 100}-{p % 100:02d} ({'открыт' if s == 'open' else 'закрыт'})"
-                             for p, s in periods) or "—",
+        "Периоды": ", ".join(
+            f"{p // 100}-{p % 100:02d} ({'открыт' if s == 'open' else 'закрыт'})" for p, s in periods
+        )
+        or "—",
         "Реестров партнёров": ", ".join(f"{s}: {n}" for s, n in files) or "—",
     }
     return result

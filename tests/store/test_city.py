@@ -25,8 +25,12 @@ def test_city_has_the_promised_shape(city: City) -> None:
     assert n == city.accounts
     metered = _scalar(e, select(func.count(distinct(m.Meter.account_id))))
     assert (n - metered) / n >= 0.20, "at least 20 % of accounts have no meters"
-    months = (select(m.OpeningDebt.account_id).where(m.OpeningDebt.principal_kop > 0)
-              .group_by(m.OpeningDebt.account_id).having(func.count(distinct(m.OpeningDebt.period)) >= 3))
+    months = (
+        select(m.OpeningDebt.account_id)
+        .where(m.OpeningDebt.principal_kop > 0)
+        .group_by(m.OpeningDebt.account_id)
+        .having(func.count(distinct(m.OpeningDebt.period)) >= 3)
+    )
     owing3 = _scalar(e, select(func.count()).select_from(months.subquery()))
     assert owing3 / n >= 0.10, "at least 10 % owe for 3 months or more"
     assert _scalar(e, select(func.count()).select_from(m.Beneficiary)) > 0
@@ -41,8 +45,13 @@ def test_city_has_the_promised_shape(city: City) -> None:
 def test_every_meter_has_twelve_months_of_history(city: City) -> None:
     with city.engine.connect() as conn:
         spans = conn.execute(
-            select(m.MeterReading.meter_id, func.min(m.MeterReading.period), func.max(m.MeterReading.period),
-                   func.count()).group_by(m.MeterReading.meter_id)).all()
+            select(
+                m.MeterReading.meter_id,
+                func.min(m.MeterReading.period),
+                func.max(m.MeterReading.period),
+                func.count(),
+            ).group_by(m.MeterReading.meter_id)
+        ).all()
         meters = conn.execute(select(func.count()).select_from(m.Meter)).scalar_one()
     assert len(spans) == meters
     full = [s for s in spans if s[3] >= 13]
@@ -55,8 +64,11 @@ def test_every_meter_has_twelve_months_of_history(city: City) -> None:
 
 def test_readings_never_decrease(city: City) -> None:
     with city.engine.connect() as conn:
-        rows = conn.execute(select(m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.value)
-                            .order_by(m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.reading_date)).all()
+        rows = conn.execute(
+            select(m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.value).order_by(
+                m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.reading_date
+            )
+        ).all()
     prev: dict[tuple[int, int], object] = {}
     for meter, zone, value in rows:
         key = (meter, zone)

@@ -16,22 +16,42 @@ from hub.store.db import bulk_insert, session_scope
 def _account(session) -> m.Account:  # type: ignore[no-untyped-def]
     session.add(m.District(id=1, code="D1", name="Район"))
     session.flush()
-    session.add(m.Building(id=1, district_id=1, settlement="г Рязань", street_type="ул", street="Ленина",
-                           house="5", korp="", total_area=Decimal("8450.70"), common_area=Decimal("620.00"),
-                           floors=9))
+    session.add(
+        m.Building(
+            id=1,
+            district_id=1,
+            settlement="г Рязань",
+            street_type="ул",
+            street="Ленина",
+            house="5",
+            korp="",
+            total_area=Decimal("8450.70"),
+            common_area=Decimal("620.00"),
+            floors=9,
+        )
+    )
     session.flush()
     session.add(m.Premises(id=1, building_id=1, flat="12", total_area=Decimal("54.30")))
     session.flush()
-    acc = m.Account(id=1, number="1000123456", premises_id=1, owner_name="Иванов И. И.",
-                    opened_on=dt.date(2001, 4, 15))
+    acc = m.Account(
+        id=1, number="1000123456", premises_id=1, owner_name="Иванов И. И.", opened_on=dt.date(2001, 4, 15)
+    )
     session.add(acc)
     session.flush()
     return acc
 
 
 def _payment(agent_id: int, op: str, amount: int, account_id: int | None = 1) -> m.Payment:
-    return m.Payment(agent_id=agent_id, operation_id=op, op_date=dt.date(2025, 3, 14), account_id=account_id,
-                     account_number="1000123456", amount_kop=amount, transfer_kop=amount, commission_kop=0)
+    return m.Payment(
+        agent_id=agent_id,
+        operation_id=op,
+        op_date=dt.date(2025, 3, 14),
+        account_id=account_id,
+        account_number="1000123456",
+        amount_kop=amount,
+        transfer_kop=amount,
+        commission_kop=0,
+    )
 
 
 def test_duplicate_payment_is_refused(store: Engine) -> None:
@@ -64,9 +84,13 @@ def test_charge_line_natural_key_is_unique(store: Engine) -> None:
         s.add(m.Provider(id=1, code="P", inn="6227000292", name="Водоканал", bank_account="4" * 20))
         hvs = s.scalar(select(m.Service.id).where(m.Service.code == "HVS"))
         s.flush()
-        line = dict(period=202504, account_id=1, service_id=hvs, provider_id=1, kind="regular", amount_kop=41_042)
+        line = dict(
+            period=202504, account_id=1, service_id=hvs, provider_id=1, kind="regular", amount_kop=41_042
+        )
         s.add(m.ChargeLine(**line))
-        s.add(m.ChargeLine(**{**line, "kind": "recalculation", "corrected_period": 202503, "amount_kop": -876}))
+        s.add(
+            m.ChargeLine(**{**line, "kind": "recalculation", "corrected_period": 202503, "amount_kop": -876})
+        )
     with pytest.raises(IntegrityError), session_scope(store) as s:
         s.add(m.ChargeLine(**line))
 
@@ -76,9 +100,18 @@ def test_money_round_trips_exactly(store: Engine, amount: int) -> None:
     with session_scope(store) as s:
         _account(s)
         agent = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "SBER"))
-        s.add(m.Payment(agent_id=agent, operation_id="op", op_date=dt.date(2025, 3, 14), account_id=1,
-                        account_number="1000123456", amount_kop=amount, transfer_kop=amount - 1,
-                        commission_kop=1))
+        s.add(
+            m.Payment(
+                agent_id=agent,
+                operation_id="op",
+                op_date=dt.date(2025, 3, 14),
+                account_id=1,
+                account_number="1000123456",
+                amount_kop=amount,
+                transfer_kop=amount - 1,
+                commission_kop=1,
+            )
+        )
     with store.connect() as conn:
         got = conn.execute(select(m.Payment.amount_kop, m.Payment.transfer_kop)).one()
     assert got == (amount, amount - 1)
@@ -94,10 +127,16 @@ def test_decimals_round_trip_exactly_and_bulk_insert_agrees(store: Engine) -> No
         for i, v in enumerate(values):
             s.add(m.Tariff(service_id=hvs, provider_id=1, zone=0, date_from=dt.date(2020, 1, 1 + i), value=v))
     with store.begin() as conn:
-        bulk_insert(conn, m.Tariff.__table__, ("service_id", "provider_id", "zone", "date_from", "value"),
-                    [(hvs, 1, 1, dt.date(2021, 1, 1 + i), v) for i, v in enumerate(values)])
+        bulk_insert(
+            conn,
+            m.Tariff.__table__,
+            ("service_id", "provider_id", "zone", "date_from", "value"),
+            [(hvs, 1, 1, dt.date(2021, 1, 1 + i), v) for i, v in enumerate(values)],
+        )
     with store.connect() as conn:
-        got = conn.execute(select(m.Tariff.zone, m.Tariff.value).order_by(m.Tariff.zone, m.Tariff.date_from)).all()
+        got = conn.execute(
+            select(m.Tariff.zone, m.Tariff.value).order_by(m.Tariff.zone, m.Tariff.date_from)
+        ).all()
     assert [v for z, v in got if z == 0] == values
     assert [v for z, v in got if z == 1] == values
     assert all(isinstance(v, Decimal) for _, v in got)

@@ -26,7 +26,9 @@ def test_models_and_migrations_do_not_drift(store: Engine) -> None:
 def test_seed_has_format_codes_and_is_idempotent(store: Engine) -> None:
     with store.connect() as conn:
         codes = set(conn.scalars(select(m.Service.code)))
-        legacy = dict(conn.execute(select(m.LegacyServiceCode.legacy_code, m.Service.code).join(m.Service)).all())
+        legacy = dict(
+            conn.execute(select(m.LegacyServiceCode.legacy_code, m.Service.code).join(m.Service)).all()
+        )
         aliases = dict(conn.execute(select(m.ServiceAlias.alias, m.Service.code).join(m.Service)).all())
         benefits = dict(conn.execute(select(m.BenefitCode.code, m.BenefitCode.kind)).all())
         regimes = set(conn.scalars(select(m.PenaltyRegime.code)))
