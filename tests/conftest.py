@@ -6,13 +6,16 @@ PostgreSQL, so every store test runs on both.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="unipay_af_home_")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")

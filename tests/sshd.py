@@ -36,6 +36,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import pwd
@@ -56,6 +57,10 @@ DEFAULT_FOLDERS = ("inbox", "archive", "outbox")
 START_TIMEOUT = 15.0
 
 _LIVE: set[SshdServer] = set()
+try:  # resolved in the parent: the child must not dlopen() between fork and exec
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _PRCTL = None
 _LIVE_LOCK = threading.Lock()
 
 
@@ -90,9 +95,18 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
         pw = pwd.getpwnam(name)
     except KeyError:
         proc = subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name],
-            capture_output=True, text=True,
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            capture_output=True,
+            text=True,
         )
         try:  # another test process may have created it concurrently
             pw = pwd.getpwnam(name)
@@ -111,9 +125,16 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
     return pw
 
 
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _child_setup(uid_gid: tuple[int, int] | None, pdeathsig: bool) -> None:
+    """Runs in the sshd child between fork and exec."""
+    if uid_gid is not None:
+        os.setgroups([])
+        os.setgid(uid_gid[1])
+        os.setuid(uid_gid[0])
+    # the *thread* that started us counts as the parent: only asked for when started from the main thread
+    if pdeathsig and _PRCTL is not None:
+        with contextlib.suppress(Exception):
+            _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _descendants(pid: int) -> list[int]:
@@ -194,32 +215,34 @@ class SshdServer:
         cfg = self.etc / "sshd_config"
         root = str(self.root)
         cfg.write_text(
-            "\n".join([
-                f"Port {self.port}",
-                f"ListenAddress {self.host}",
-                f"HostKey {self.etc / 'ssh_host_ed25519_key'}",
-                f"PidFile {self.base / 'sshd.pid'}",
-                f"AuthorizedKeysFile {self.etc / 'authorized_keys'}",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "HostbasedAuthentication no",
-                "PermitRootLogin no",
-                f"AllowUsers {self.user}",
-                "UsePAM no",
-                "StrictModes no",
-                "X11Forwarding no",
-                "AllowTcpForwarding no",
-                "AllowAgentForwarding no",
-                "PermitTunnel no",
-                "PermitTTY no",
-                "PrintMotd no",
-                "MaxStartups 50:30:100",
-                "LogLevel VERBOSE",
-                f"Subsystem sftp internal-sftp -d {root}",
-                f"ForceCommand internal-sftp -d {root}",
-                "",
-            ])
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    f"ListenAddress {self.host}",
+                    f"HostKey {self.etc / 'ssh_host_ed25519_key'}",
+                    f"PidFile {self.base / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {self.etc / 'authorized_keys'}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "HostbasedAuthentication no",
+                    "PermitRootLogin no",
+                    f"AllowUsers {self.user}",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "X11Forwarding no",
+                    "AllowTcpForwarding no",
+                    "AllowAgentForwarding no",
+                    "PermitTunnel no",
+                    "PermitTTY no",
+                    "PrintMotd no",
+                    "MaxStartups 50:30:100",
+                    "LogLevel VERBOSE",
+                    f"Subsystem sftp internal-sftp -d {root}",
+                    f"ForceCommand internal-sftp -d {root}",
+                    "",
+                ]
+            )
         )
         if self._is_root:
             os.chown(cfg, self._uid, self._gid)
@@ -248,15 +271,18 @@ class SshdServer:
             if check.returncode != 0:
                 raise RuntimeError(f"sshd -t rejected {cfg}: {check.stderr.strip()}")
             self._log_fh = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-            kwargs: dict = {}
-            if self._is_root:
-                kwargs.update(user=self._uid, group=self._gid, extra_groups=[])
-            if threading.current_thread() is threading.main_thread():
-                kwargs["preexec_fn"] = _pdeathsig
+            # drop privileges (when root) and ask for SIGTERM on our death, in the child before exec;
+            # PR_SET_PDEATHSIG must come after the uid change (which would clear it)
+            uid_gid = (self._uid, self._gid) if self._is_root else None
+            on_main = threading.current_thread() is threading.main_thread()
             self._proc = subprocess.Popen(
                 [self.sshd_bin, "-D", "-e", "-f", str(cfg)],
-                stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=self._log_fh,
-                start_new_session=True, close_fds=True, **kwargs,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_fh,
+                stderr=self._log_fh,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=functools.partial(_child_setup, uid_gid, on_main),
             )
             with _LIVE_LOCK:
                 _LIVE.add(self)
@@ -367,10 +393,15 @@ class SshdServer:
 
     def airflow_conn(self, **extra: object) -> str:
         """JSON for an ``AIRFLOW_CONN_<ID>`` variable (conn type sftp, key file, pinned host key)."""
-        return json.dumps({
-            "conn_type": "sftp", "host": self.host, "port": self.port, "login": self.user,
-            "extra": {"key_file": str(self.client_key), "host_key": self.host_key_line, **extra},
-        })
+        return json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": self.host,
+                "port": self.port,
+                "login": self.user,
+                "extra": {"key_file": str(self.client_key), "host_key": self.host_key_line, **extra},
+            }
+        )
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -397,3 +428,22 @@ def _stop_all() -> None:
     for server in live:
         with contextlib.suppress(Exception):
             server.close()
+
+
+def _pytest_fixture():  # defined lazily so that importing this module never needs pytest
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def sshd_server(tmp_path_factory: pytest.TempPathFactory):
+        """Session-wide real sshd (see the module docstring). Import it into a conftest.py:
+        ``from tests.sshd import sshd_server  # noqa: F401``."""
+        with start_sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server
+
+    return sshd_server
+
+
+try:
+    sshd_server = _pytest_fixture()
+except ImportError:  # pragma: no cover - pytest is not installed
+    pass

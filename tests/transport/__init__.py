@@ -1,0 +1,1 @@
+"""Transport and partner-profile tests (real OpenSSH sshd; see tests/sshd.py)."""
