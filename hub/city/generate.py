@@ -28,7 +28,7 @@ from hub.store.db import bulk_insert
 
 CHUNK = 10_000  # accounts per chunk: fixed, so ids do not depend on N
 DEFAULT_PERIOD = 202611  # the open billing period of the city (fixed: same seed → same store)
-HISTORY_MONTHS = 13  # readings at the end of P-13 … P-1: twelve months of consumption
+HISTORY_MONTHS = 13  # readings at the end of P-12 … P: twelve months of consumption up to the open period
 SZN_CODE = "0612"
 
 ProgressFn = Callable[[int], None]
@@ -198,7 +198,8 @@ class CityWriter:
             "benefits": 1,
             "absences": 1,
         }
-        self.history = [_period_add(period, -HISTORY_MONTHS + k) for k in range(HISTORY_MONTHS)]
+        # Thirteen monthly readings, the last one in the open period itself: twelve months of consumption.
+        self.history = [_period_add(period, -HISTORY_MONTHS + 1 + k) for k in range(HISTORY_MONTHS)]
 
     # -- helpers ---------------------------------------------------------------------------
     def rng(self, stream: int, chunk: int = 0) -> np.random.Generator:
@@ -924,14 +925,14 @@ class CityWriter:
         )
         q_rows = []
         qid = 1
-        for back in (3, 2, 1):
+        for back in (2, 1, 0):
             per = _period_add(self.period, -back)
             start_day = _period_start(per)
-            forced = (back * 5) % nb  # at least one incident of each kind, even in a tiny city
+            forced = (back * 5 + 1) % nb  # at least one incident of each kind, even in a tiny city
             for b in range(nb):
                 roll = rng.random()
                 if b == forced:
-                    roll = (0.01, 0.04, 0.06)[back - 1]
+                    roll = (0.01, 0.04, 0.06)[back]
                 if roll < 0.03:
                     code, kind, hours, temp, norm = (
                         "HVS",
