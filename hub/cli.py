@@ -28,6 +28,15 @@ app = typer.Typer(
 db_app = typer.Typer(help="Хранилище: миграции и справочники.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+
+def _mount_subapps() -> None:
+    from hub.calc.cli import scenario_app
+
+    app.add_typer(scenario_app, name="scenario", help="Сценарии расчёта: проверка движков на примерах.")
+
+
+_mount_subapps()
+
 out = Console()
 err = Console(stderr=True)
 

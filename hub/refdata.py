@@ -137,10 +137,13 @@ PENALTY_REGIMES: tuple[tuple[str, str, dt.date, dt.date, str | None, str], ...] 
 
 
 def key_rates() -> list[tuple[dt.date, Decimal]]:
-    """The Bank of Russia key-rate history shipped with unipay (percent, from date)."""
-    text = (Path(__file__).parent / "data" / "key_rates.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(text.splitlines())
-    return [(dt.date.fromisoformat(r["date_from"]), Decimal(r["rate"])) for r in rows]
+    """The Bank of Russia key-rate history shipped with unipay (percent, from date).
+
+    One source for the store and the engine: ``hub/calc/data/key_rates.csv`` (basis points).
+    """
+    text = (Path(__file__).parent / "calc" / "data" / "key_rates.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return [(dt.date.fromisoformat(r["date_from"]), Decimal(r["rate_bp"]) / 100) for r in rows]
 
 
 def seed_reference(session: Session) -> dict[str, int]:

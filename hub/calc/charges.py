@@ -1,6 +1,6 @@
 """Monthly charges, domain spec §1 (Rules 354, Приложение 2) — the Python reference.
 
-One function per formula, in natural units (``Decimal`` m³, kWh, Gcal, m², rubles); each returns the
+One function per formula, in natural units (exact ``Fraction`` m³, kWh, Gcal, m², rubles); each returns the
 volume of the line, and :func:`line_amount` prices it: ``amount = round_half_up(V × T × k × share)`` to
 the kopeck, once per line. ``share`` is a generic fraction (days of a mid-month tariff change, 12-month
 heating spread, allocation of a late reading over months).
@@ -10,12 +10,12 @@ heating spread, allocation of a late reading over months).
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
 from enum import IntEnum
+from fractions import Fraction
 
 import numpy as np
 
-from hub.calc.units import AREA, COEF, CTX, PRICE, VOL, days_in_month, dec, round_kop, round_scaled
+from hub.calc.units import AREA, COEF, PRICE, VOL, days_in_month, q, round_kop, round_scaled
 
 
 class Method(IntEnum):
@@ -32,40 +32,38 @@ class Method(IntEnum):
     HW_HEAT = 9  # two-component hot water, heat part: V = V_hw × q (q in ``norm``)
 
 
-def volume_meter(reading_prev: Decimal, reading_curr: Decimal) -> Decimal:
+def volume_meter(reading_prev: Fraction, reading_curr: Fraction) -> Fraction:
     """Formula 1: the metered volume of the month."""
     return reading_curr - reading_prev
 
 
-def volume_norm(norm: Decimal, person_days: int, dim: int) -> Decimal:
+def volume_norm(norm: Fraction, person_days: int, dim: int) -> Fraction:
     """Formula 4: ``n × N`` with ``n`` as person-days / days in month (temporary residents, §1.4 1i)."""
-    with localcontext(CTX):
-        return norm * person_days / dim
+    return norm * person_days / dim
 
 
-def volume_heat_norm(area: Decimal, norm: Decimal) -> Decimal:
+def volume_heat_norm(area: Fraction, norm: Fraction) -> Fraction:
     """Formula 2: heating by norm, ``S × N_T`` (Gcal)."""
     return area * norm
 
 
-def volume_heat_odpu(house_volume: Decimal, area: Decimal, total_area: Decimal) -> Decimal:
+def volume_heat_odpu(house_volume: Fraction, area: Fraction, total_area: Fraction) -> Fraction:
     """Formula 3: heating by the building meter, ``V_D × S / S_об``."""
-    with localcontext(CTX):
-        return house_volume * area / total_area
+    return house_volume * area / total_area
 
 
 def volume_soi(
-    house_volume: Decimal,
-    indiv_volume: Decimal,
-    soi_norm: Decimal,
-    common_area: Decimal,
-    area: Decimal,
-    total_area: Decimal,
+    house_volume: Fraction,
+    indiv_volume: Fraction,
+    soi_norm: Fraction,
+    common_area: Fraction,
+    area: Fraction,
+    total_area: Fraction,
     *,
     has_house_meter: bool = True,
     by_actual: bool = False,
     allow_negative: bool = False,
-) -> Decimal:
+) -> Fraction:
     """§1.2 КР на СОИ: house excess over individual volumes, capped by ``N_СОИ × S_ои``, by area share."""
     cap = soi_norm * common_area
     if not has_house_meter:
@@ -73,11 +71,10 @@ def volume_soi(
     else:
         distributed = house_volume - indiv_volume
         if not allow_negative:
-            distributed = max(distributed, Decimal(0))
+            distributed = max(distributed, Fraction(0))
         if not by_actual:
             distributed = min(distributed, cap)
-    with localcontext(CTX):
-        return distributed * area / total_area
+    return distributed * area / total_area
 
 
 def averaging_choice(hist_months: int, missing_seq: int) -> bool:
@@ -89,59 +86,56 @@ def averaging_choice(hist_months: int, missing_seq: int) -> bool:
     return hist_months >= 3 and 1 <= missing_seq <= 3
 
 
-def volume_average(hist_volume: Decimal, hist_months: int) -> Decimal:
+def volume_average(hist_volume: Fraction, hist_months: int) -> Fraction:
     """§1.3: average monthly volume over the history months."""
-    with localcontext(CTX):
-        return hist_volume / hist_months
+    return hist_volume / hist_months
 
 
-def line_amount(volume: Decimal, tariff: Decimal, coef: Decimal, share: Decimal) -> int:
+def line_amount(volume: Fraction, tariff: Fraction, coef: Fraction, share: Fraction) -> int:
     """Price a line: ``round_half_up(V × T × k × share)`` in kopecks."""
-    with localcontext(CTX):
-        return round_kop(volume * tariff * coef * share)
+    return round_kop(volume * tariff * coef * share)
 
 
 def charge_row(r: dict[str, int]) -> dict[str, int]:
     """Compute one line from a row of scaled integers (keys as in the batch schema)."""
     method = Method(r["method"])
     dim = days_in_month(r["period"])
-    tariff = dec(r["tariff_x4"], PRICE)
-    norm = dec(r["norm_x6"], VOL)
-    area = dec(r["area_x4"], AREA)
-    coef = dec(r["coef_x4"], COEF)
-    one = Decimal(1)
-    with localcontext(CTX):
-        share = Decimal(r["share_num"]) / Decimal(r["share_den"])
+    tariff = q(r["tariff_x4"], PRICE)
+    norm = q(r["norm_x6"], VOL)
+    area = q(r["area_x4"], AREA)
+    coef = q(r["coef_x4"], COEF)
+    one = Fraction(1)
+    share = Fraction(r["share_num"], r["share_den"])
     applied = method
     if method is Method.METER:
-        v = volume_meter(dec(r["reading_prev_x6"], VOL), dec(r["reading_curr_x6"], VOL))
+        v = volume_meter(q(r["reading_prev_x6"], VOL), q(r["reading_curr_x6"], VOL))
     elif method is Method.NORM:
         v = volume_norm(norm, r["person_days"], dim)
     elif method is Method.HEAT_NORM:
         v = volume_heat_norm(area, norm)
     elif method is Method.HEAT_ODPU:
-        v = volume_heat_odpu(dec(r["house_volume_x6"], VOL), area, dec(r["total_area_x4"], AREA))
+        v = volume_heat_odpu(q(r["house_volume_x6"], VOL), area, q(r["total_area_x4"], AREA))
     elif method is Method.AREA:
         v = area
     elif method is Method.SOI:
         v = volume_soi(
-            dec(r["house_volume_x6"], VOL),
-            dec(r["indiv_volume_x6"], VOL),
+            q(r["house_volume_x6"], VOL),
+            q(r["indiv_volume_x6"], VOL),
             norm,
-            dec(r["common_area_x4"], AREA),
+            q(r["common_area_x4"], AREA),
             area,
-            dec(r["total_area_x4"], AREA),
+            q(r["total_area_x4"], AREA),
             has_house_meter=bool(r["has_house_meter"]),
             by_actual=bool(r["soi_by_actual"]),
             allow_negative=bool(r["soi_allow_negative"]),
         )
     elif method is Method.VOLUME:
-        v = dec(r["volume_x6"], VOL)
+        v = q(r["volume_x6"], VOL)
     elif method is Method.HW_HEAT:
-        v = dec(r["volume_x6"], VOL) * norm
+        v = q(r["volume_x6"], VOL) * norm
     else:  # Method.AVERAGE
         if averaging_choice(r["hist_months"], r["missing_seq"]):
-            v = volume_average(dec(r["hist_volume_x6"], VOL), r["hist_months"])
+            v = volume_average(q(r["hist_volume_x6"], VOL), r["hist_months"])
             applied = Method.AVERAGE
         else:
             v = volume_norm(norm, r["person_days"], dim)
@@ -152,8 +146,7 @@ def charge_row(r: dict[str, int]) -> dict[str, int]:
         coef = one
     amount = line_amount(v, tariff, coef, share)
     base = line_amount(v, tariff, one, share) if coef != one else amount
-    with localcontext(CTX):
-        shown = v * share
+    shown = v * share
     return {
         "method_applied": int(applied),
         "volume_x6": round_scaled(shown, VOL),
@@ -165,11 +158,30 @@ def charge_row(r: dict[str, int]) -> dict[str, int]:
 
 
 INPUTS = (
-    "period", "method", "reading_prev_x6", "reading_curr_x6", "volume_x6", "tariff_x4", "norm_x6",
-    "person_days", "area_x4", "total_area_x4", "common_area_x4", "house_volume_x6", "indiv_volume_x6",
-    "has_house_meter", "soi_by_actual", "soi_allow_negative", "coef_x4", "share_num", "share_den",
-    "hist_volume_x6", "hist_months", "missing_seq", "meter_failed",
-)  # fmt: skip
+    "period",
+    "method",
+    "reading_prev_x6",
+    "reading_curr_x6",
+    "volume_x6",
+    "tariff_x4",
+    "norm_x6",
+    "person_days",
+    "area_x4",
+    "total_area_x4",
+    "common_area_x4",
+    "house_volume_x6",
+    "indiv_volume_x6",
+    "has_house_meter",
+    "soi_by_actual",
+    "soi_allow_negative",
+    "coef_x4",
+    "share_num",
+    "share_den",
+    "hist_volume_x6",
+    "hist_months",
+    "missing_seq",
+    "meter_failed",
+)
 OUTPUTS = ("method_applied", "volume_x6", "coef_x4", "amount_kop", "base_kop", "increase_kop")
 
 

@@ -18,12 +18,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hub.calc.units import add_years, due_date, from_days, to_days
+from hub.calc.units import add_years, due_date, to_days
 
 KIND_PRINCIPAL, KIND_PENALTY, KIND_ADVANCE = 0, 1, 2
 STEP_DESIGNATED, STEP_PENALTY_GIVEN, STEP_PERIOD, STEP_OLDEST, STEP_PENALTY, STEP_ADVANCE, STEP_EXCESS = (
-    1, 2, 3, 4, 5, 6, 7,
-)  # fmt: skip
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 LIMITATION_YEARS = 3
 
 
@@ -128,9 +134,18 @@ def _spread(items: list[DebtItem], amount: int, pay: PaymentIn, step: int, out: 
         if p:
             d.unpaid -= p
             out.append(
-                Allocation(pay.payment_id, pay.account_id, d.service_id, d.provider_id, d.period, d.kind, step, p,
-                           d.row)
-            )  # fmt: skip
+                Allocation(
+                    pay.payment_id,
+                    pay.account_id,
+                    d.service_id,
+                    d.provider_id,
+                    d.period,
+                    d.kind,
+                    step,
+                    p,
+                    d.row,
+                )
+            )
     return sum(parts)
 
 
@@ -152,8 +167,19 @@ def allocate_account(debts: list[DebtItem], payments: list[PaymentIn]) -> list[A
                 rem -= amt_m
             if amt > 0:
                 prov = next((d.provider_id for d in debts if d.service_id == service_id), 0)
-                out.append(Allocation(pay.payment_id, pay.account_id, service_id, prov, pay.current_period,
-                                      KIND_ADVANCE, STEP_EXCESS, amt, -1))  # fmt: skip
+                out.append(
+                    Allocation(
+                        pay.payment_id,
+                        pay.account_id,
+                        service_id,
+                        prov,
+                        pay.current_period,
+                        KIND_ADVANCE,
+                        STEP_EXCESS,
+                        amt,
+                        -1,
+                    )
+                )
                 rem -= amt
         # 2. explicit penalty amount: over all penalty items proportionally to their debt
         if pay.penalty >= 0:
@@ -179,19 +205,49 @@ def allocate_account(debts: list[DebtItem], payments: list[PaymentIn]) -> list[A
             if sum(weights) == 0:
                 weights = [1] * len(cur)
             if not cur:
-                out.append(Allocation(pay.payment_id, pay.account_id, 0, 0, pay.current_period, KIND_ADVANCE,
-                                      STEP_ADVANCE, rem, -1))  # fmt: skip
+                out.append(
+                    Allocation(
+                        pay.payment_id,
+                        pay.account_id,
+                        0,
+                        0,
+                        pay.current_period,
+                        KIND_ADVANCE,
+                        STEP_ADVANCE,
+                        rem,
+                        -1,
+                    )
+                )
             else:
                 for d, p in zip(cur, largest_remainder(rem, weights), strict=True):
                     if p:
-                        out.append(Allocation(pay.payment_id, pay.account_id, d.service_id, d.provider_id,
-                                              pay.current_period, KIND_ADVANCE, STEP_ADVANCE, p, d.row))  # fmt: skip
+                        out.append(
+                            Allocation(
+                                pay.payment_id,
+                                pay.account_id,
+                                d.service_id,
+                                d.provider_id,
+                                pay.current_period,
+                                KIND_ADVANCE,
+                                STEP_ADVANCE,
+                                p,
+                                d.row,
+                            )
+                        )
     return out
 
 
 ALLOC_COLUMNS = (
-    "payment_id", "account_id", "service_id", "provider_id", "period", "kind", "step", "amount_kop", "debt_row",
-)  # fmt: skip
+    "payment_id",
+    "account_id",
+    "service_id",
+    "provider_id",
+    "period",
+    "kind",
+    "step",
+    "amount_kop",
+    "debt_row",
+)
 
 
 def allocate_batch(
@@ -200,14 +256,35 @@ def allocate_batch(
     """Reference ``split_payments`` over normalized batches; accounts in ascending id order."""
     items: dict[int, list[DebtItem]] = {}
     for i in range(len(debts["account_id"])):
-        d = DebtItem(i, *(int(debts[k][i]) for k in (
-            "account_id", "period", "service_id", "provider_id", "kind", "unpaid_kop", "charge_kop", "order")))  # fmt: skip
+        d = DebtItem(
+            i,
+            *(
+                int(debts[k][i])
+                for k in (
+                    "account_id",
+                    "period",
+                    "service_id",
+                    "provider_id",
+                    "kind",
+                    "unpaid_kop",
+                    "charge_kop",
+                    "order",
+                )
+            ),
+        )
         items.setdefault(d.account_id, []).append(d)
     pays: dict[int, list[PaymentIn]] = {}
     by_id: dict[int, PaymentIn] = {}
     for i in range(len(payments["payment_id"])):
-        p = PaymentIn(*(int(payments[k][i]) for k in (
-            "payment_id", "account_id", "amount_kop", "pay_date", "period", "current_period", "penalty_kop")))  # fmt: skip
+        p = PaymentIn(
+            payment_id=int(payments["payment_id"][i]),
+            account_id=int(payments["account_id"][i]),
+            amount=int(payments["amount_kop"][i]),
+            pay_date=int(payments["pay_date"][i]),
+            period=int(payments["period"][i]),
+            current_period=int(payments["current_period"][i]),
+            penalty=int(payments["penalty_kop"][i]),
+        )
         pays.setdefault(p.account_id, []).append(p)
         by_id[p.payment_id] = p
     for i in range(len(designations["payment_id"])):
@@ -219,8 +296,3 @@ def allocate_batch(
         rows.extend(allocate_account(items.get(acc, []), pays[acc]))
     names = {"amount_kop": "amount"}
     return {c: np.array([getattr(a, names.get(c, c)) for a in rows], dtype=np.int64) for c in ALLOC_COLUMNS}
-
-
-def date_str(days: int) -> str:
-    """ISO date of a day number (messages)."""
-    return from_days(days).isoformat()

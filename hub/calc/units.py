@@ -10,16 +10,18 @@ Every batch column holds integers with a documented scale (docs/calc.md, "Scales
 * small fractional rates (reductions, fees): parts per million (``*_ppm``, 15 000 = 1.5 %);
 * periods: ``YYYYMM`` ints; dates: days since 1970-01-01 (int) or ``numpy.datetime64[D]``.
 
-The reference converts these integers to exact ``Decimal`` values in natural units, computes with a
-high-precision context (80 significant digits, far beyond any intermediate value) and rounds money
-ROUND_HALF_UP to the kopeck once per line, exactly like the Rust engine does with i128 rationals.
+The reference converts these integers to exact rational values in natural units (``fractions.Fraction``,
+so that ``V_D × S / S_об`` or ``N × person_days / days`` carry no intermediate rounding at all) and rounds
+money ROUND_HALF_UP (half away from zero) to the kopeck once per line, exactly like the Rust engine does
+with i128 rationals. ``Decimal`` is used for display (rubles with 2 decimals).
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import Decimal
+from fractions import Fraction
 
 VOL = 10**6
 PRICE = 10**4
@@ -30,32 +32,27 @@ PPM = 10**6
 EPOCH = dt.date(1970, 1, 1)
 KOPECK = Decimal("0.01")
 
-#: Context for all reference arithmetic: exact for products, 80 digits for quotients.
-CTX = Context(prec=80)
+
+def q(value: int, scale: int = 1) -> Fraction:
+    """Exact rational of a scaled integer (``q(52_9300, PRICE) == Fraction('52.93')``)."""
+    return Fraction(int(value), scale)
 
 
-def dec(value: int, scale: int = 1) -> Decimal:
-    """Exact Decimal of a scaled integer (``dec(52_9300, PRICE) == Decimal('52.93')``)."""
-    with localcontext(CTX):
-        return Decimal(int(value)) / Decimal(scale)
+def round_half_up(x: Fraction) -> int:
+    """Round to an integer, halves away from zero (Decimal ROUND_HALF_UP)."""
+    n, d = abs(x.numerator), x.denominator
+    r = (2 * n + d) // (2 * d)
+    return r if x >= 0 else -r
 
 
-def round_kop(rub: Decimal) -> int:
-    """Round a ruble amount ROUND_HALF_UP (away from zero at .5) to integer kopecks."""
-    with localcontext(CTX):
-        return int((rub * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def round_kop(rub: Fraction) -> int:
+    """Round a ruble amount ROUND_HALF_UP to integer kopecks (once per line)."""
+    return round_half_up(rub * 100)
 
 
-def round_scaled(value: Decimal, scale: int) -> int:
+def round_scaled(value: Fraction, scale: int) -> int:
     """Round a value ROUND_HALF_UP to an integer in the given scale (explanation columns)."""
-    with localcontext(CTX):
-        return int((value * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def floor_int(value: Decimal) -> int:
-    """Floor of a Decimal as an int."""
-    with localcontext(CTX):
-        return int(value.quantize(Decimal(1), rounding=ROUND_FLOOR))
+    return round_half_up(value * scale)
 
 
 def kop_to_rub(kop: int) -> Decimal:

@@ -1,0 +1,1 @@
+"""Tests of the calculation engine (hub/calc, calc_ext)."""
