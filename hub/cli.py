@@ -133,6 +133,114 @@ def generate(
     out.print(f"Время: {report.seconds:.1f} с, пиковая память: {report.peak_rss_mb:.0f} МБ")
 
 
+period_app = typer.Typer(help="Расчётные периоды: закрытие.", no_args_is_help=True)
+app.add_typer(period_app, name="period")
+
+
+def _rub(kop: int) -> str:
+    sign = "-" if kop < 0 else ""
+    rub, k = divmod(abs(int(kop)), 100)
+    return f"{sign}{rub:,}".replace(",", " ") + f",{k:02d}"
+
+
+@app.command()
+def bill(
+    period: Annotated[str, typer.Option(help="Billing period YYYY-MM.")],
+    engine: Annotated[str, typer.Option(help="Calculation engine: rust (default) or python.")] = "rust",
+    district: Annotated[list[int] | None, typer.Option(help="Bill only these district ids.")] = None,
+) -> None:
+    """Compute the period's charges, benefits, reductions, recalculations, penalties and balances."""
+    from hub.billing import BillingError, bill_period
+
+    if engine not in ("rust", "python"):
+        raise typer.BadParameter("движок: rust или python")
+    db = _engine()
+    per = _parse_period(period)
+    with Progress(
+        TextColumn("[bold]Расчёт[/] {task.description}"), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("", total=None)
+        try:
+            report = bill_period(
+                db, per, engine, district or None, progress=lambda msg: progress.update(task, description=msg)
+            )
+        except BillingError as exc:
+            err.print(f"[red]Ошибка:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from exc
+    table = Table(
+        "вид", "строк", "сумма, ₽", title=f"Начисления за {period}: {report.accounts} л/с, движок {engine}"
+    )
+    names = {
+        "regular": "начислено",
+        "recalculation": "перерасчёты",
+        "reduction": "снижение за качество",
+        "penalty": "пени",
+        "benefit": "льготы",
+    }
+    for kind, n in report.lines.items():
+        table.add_row(names[kind], str(n), _rub(report.totals_kop[kind]))
+    table.add_row("итого", str(sum(report.lines.values())), _rub(report.total_kop))
+    out.print(table)
+
+
+@app.command()
+def settle(
+    date: Annotated[str, typer.Option(help="Settlement day YYYY-MM-DD.")],
+    engine: Annotated[str, typer.Option(help="Calculation engine: rust (default) or python.")] = "rust",
+) -> None:
+    """Split the day's payments, withhold commissions and fees, prepare provider transfers."""
+    import datetime as dt
+
+    from hub.billing import settle_day
+
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError as exc:
+        raise typer.BadParameter(f"дата должна быть в виде ГГГГ-ММ-ДД, получено {date!r}") from exc
+    report = settle_day(_engine(), day, engine)
+    out.print(
+        f"Разнесено платежей: {report.payments}, строк распределения: {report.allocations}, "
+        f"сумма {_rub(report.split_kop)} ₽"
+    )
+    if report.transfers:
+        table = Table(
+            "поставщик",
+            "№ п/п",
+            "строк",
+            "собрано",
+            "комиссия",
+            "вознаграждение",
+            "к перечислению",
+            title=f"Перечисления поставщикам на {day:%d.%m.%Y}",
+        )
+        for t in report.transfers:
+            table.add_row(
+                str(t["provider_id"]),
+                str(t["number"]),
+                str(t["lines"]),
+                _rub(t["amount_kop"]),
+                _rub(t["commission_kop"]),
+                _rub(t["fee_kop"]),
+                _rub(t["net_kop"]),
+            )
+        out.print(table)
+    else:
+        out.print("Новых перечислений нет.")
+
+
+@period_app.command("close")
+def period_close(period: Annotated[str, typer.Option(help="Period to close, YYYY-MM.")]) -> None:
+    """Close a billed period (its lines become final) and open the next one."""
+    from hub.billing import BillingError, close_period
+
+    try:
+        nxt = close_period(_engine(), _parse_period(period))
+    except BillingError as exc:
+        err.print(f"[red]Ошибка:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    out.print(f"Период {period} закрыт; открыт {nxt // 100}-{nxt % 100:02d}.")
+
+
 @app.command()
 def status() -> None:
     """Summarize what the store holds: accounts, meters, debts, beneficiaries, periods."""

@@ -851,7 +851,7 @@ class CityWriter:
         aid = self.ids("absences", len(absent))
         for q, j in enumerate(absent.tolist()):
             p = int(first_person[j]) + 1 if n_persons[j] > 1 else int(first_person[j])
-            left = _day(_period_start(_period_add(self.period, -2))) + int(rng.integers(0, 25))
+            left = _day(_period_start(_period_add(self.period, -1))) + int(rng.integers(5, 28))
             length = int(rng.integers(4, 40))
             a_rows.append(
                 (
