@@ -1,0 +1,1 @@
+"""Connectors of the unipay hub: partner file formats (:mod:`connectors.formats`) and transports."""
