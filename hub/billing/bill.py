@@ -278,7 +278,9 @@ class Rows:
     def add(self, **values: int) -> None:
         n = len(next(iter(self.cols.values()))) if self.cols else 0
         for k, v in values.items():
-            col = self.cols.setdefault(k, [0] * n)
+            col = self.cols.get(k)
+            if col is None:
+                col = self.cols[k] = [_DEFAULTS.get(k, 0)] * n
             col.append(int(v))
         for k, col in self.cols.items():
             if len(col) == n:
@@ -646,7 +648,7 @@ def bill_period(
         say("запись начислений")
         acc_ids = scope.account.tolist()
         _delete_period_lines(conn, period, districts)
-        bulk_insert(conn, m.ChargeLine.__table__, LINE_COLUMNS, lines)
+        bulk_insert(conn, m.ChargeLine.__table__, LINE_COLUMNS, lines, prepared=True)
         say("сальдо")
         write_balances(conn, period, acc_ids, districts)
         for kind in ("regular", "recalculation", "reduction", "penalty", "benefit"):
@@ -1216,4 +1218,5 @@ def _write_balances(
             "closing_kop",
         ),
         out,
+        prepared=True,
     )

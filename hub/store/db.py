@@ -69,11 +69,18 @@ def _copy_text(value: Any) -> str:
 
 
 def bulk_insert(
-    conn: Connection, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]], chunk: int = 50_000
+    conn: Connection,
+    table: Any,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    chunk: int = 50_000,
+    prepared: bool = False,
 ) -> int:
     """Insert many rows fast inside the caller's transaction; returns the row count.
 
     PostgreSQL: ``COPY … FROM STDIN`` through psycopg. Others: executemany of one INSERT.
+    ``prepared``: the rows hold only ``int``/``str``/``None`` (decimals and dates already as text), so
+    SQLite takes them as they are.
     """
     name = table.name if hasattr(table, "name") else str(table)
     count = 0
@@ -103,7 +110,7 @@ def bulk_insert(
         cur = dbapi.cursor()
         tuples: list[Sequence[Any]] = []
         for row in rows:
-            tuples.append(tuple(_sqlite_value(v) for v in row))
+            tuples.append(row if prepared else tuple(_sqlite_value(v) for v in row))
             if len(tuples) >= chunk:
                 cur.executemany(sql, tuples)
                 count += len(tuples)
