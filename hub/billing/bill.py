@@ -412,11 +412,15 @@ def assemble_charges(
         key = dict(account_id=acc, service_id=svc, provider_id=prov, period=period)
         area = int(scope.area_x4[i])
         pdays = int(scope.person_days[i])
-        tariff0 = ref.tariff.get((svc, prov, 0))
+        found = ref.tariff.get((svc, prov, 0))
+        if found is None:
+            raise BillingError(
+                f"нет тарифа услуги {code} поставщика {prov} на {period // 100}-{period % 100:02d} "
+                f"(лицевой счёт id {acc}): добавьте тариф в справочник"
+            )
+        tariff0: int = found
         coef = 15_000 if (ref.coefficient[svc] and scope.installable[i]) else 10_000
         if method == "area":
-            if tariff0 is None:
-                raise BillingError(f"нет тарифа услуги {code} поставщика {prov} на {period}")
             main.add(**key, method=Method.AREA, tariff_x4=tariff0, area_x4=area)
         elif method in ("odpu",) or (method == "norm" and svc == otop):
             if month not in HEATING_MONTHS:
@@ -1026,7 +1030,7 @@ def _penalty_lines(
         "due_date": np.array([to_days(due_date(k[2])) for k in keys], dtype=np.int64),
         "posted_kop": np.array([posted.get(k, 0) for k in keys], dtype=np.int64),
     }
-    paid = {"debt_row": [], "pay_date": [], "amount_kop": []}
+    paid: dict[str, list[int]] = {"debt_row": [], "pay_date": [], "amount_kop": []}
     for acc, svc, per, day, amount in paid_rows:
         r = row_of.get((acc, svc, per))
         if r is not None:
@@ -1082,7 +1086,7 @@ def _regimes(conn: Connection) -> dict[str, np.ndarray]:
         out["date_from"].append(to_days(d_from))
         out["date_to"].append(to_days(d_to))
         if kind == "rate_cap":
-            out["value"].append(int(cap * 100))
+            out["value"].append(int((cap or 0) * 100))
         elif kind == "moratorium":
             out["value"].append(add_months(d_from.year * 100 + d_from.month, -1))
         else:

@@ -10,11 +10,12 @@ transferred again, so a second run for the same day changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 
 from hub.billing.bill import open_period, write_balances
 from hub.billing.store_io import days, in_list
@@ -72,7 +73,7 @@ def settle_day(db: Engine, day: dt.date, calc_engine: str = "rust") -> SettleRep
             _split(conn, pay, current, eng, report)
         _prepare_transfers(conn, day, report)
         _provider_balances(conn, _period_of(day))
-        accounts = sorted({int(p[1]) for p in pay})
+        accounts = sorted({int(p[1]) for p in pay if p[1] is not None})
         if (
             accounts
             and conn.execute(
@@ -143,7 +144,7 @@ def _debts(conn: Connection, accounts: list[int], current: int) -> dict[str, np.
     }
 
 
-def _split(conn: Connection, pay: list[Any], current: int, eng: Any, report: SettleReport) -> None:
+def _split(conn: Connection, pay: Sequence[Any], current: int, eng: Any, report: SettleReport) -> None:
     accounts = sorted({int(p[1]) for p in pay})
     debts = _debts(conn, accounts, current)
     known = set(debts["period"].tolist())
@@ -236,7 +237,7 @@ def _prepare_transfers(conn: Connection, day: dt.date, report: SettleReport) -> 
         )
         net = int(amount) - int(comm) - int(fee)
         tid = conn.execute(
-            m.ProviderTransfer.__table__.insert().values(
+            insert(m.ProviderTransfer).values(
                 provider_id=prov,
                 transfer_date=day,
                 number=number,
@@ -311,7 +312,7 @@ def _provider_balances(conn: Connection, period: int) -> None:
         "transferred_kop": np.array([int(transferred.get(p, 0)) for p in providers], dtype=np.int64),
     }
     out = calc.provider_balances(rows)
-    conn.execute(m.ProviderBalance.__table__.delete().where(m.ProviderBalance.period == period))
+    conn.execute(delete(m.ProviderBalance).where(m.ProviderBalance.period == period))
     bulk_insert(
         conn,
         m.ProviderBalance.__table__,
