@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := postgresql openssh-server
+DEBIAN_PACKAGES := postgresql openssh-server chromium
 RUST_SOURCES := $(shell find calc_ext -path calc_ext/target -prune -o \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' -o -name '*.py' -o -name '*.pyi' -o -name 'pyproject.toml' \) -print 2>/dev/null)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
