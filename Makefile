@@ -52,6 +52,10 @@ lint: install
 	$(BIN)/python -m mypy hub connectors
 	cd calc_ext && cargo fmt --check && cargo clippy --all-targets -- -D warnings
 
+# Engine benchmarks (table + benchmarks/results.json); `--quick` for small sizes.
+bench: install
+	$(BIN)/python -m benchmarks
+
 # One million accounts into var/city-1m.db, timed (the figure the README quotes).
 city-1m: install
 	rm -f var/city-1m.db*

@@ -217,6 +217,40 @@ fn aging<'py>(
     to_dict(py, out)
 }
 
+/// §1 charge lines on several threads (the fused kernel; same numbers as `compute_charges`).
+#[pyfunction]
+#[pyo3(signature = (cols, threads=0))]
+fn compute_charges_par<'py>(
+    py: Python<'py>,
+    cols: &Bound<'py, PyDict>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = read(cols)?;
+    let t = table(&c)?;
+    let out = py
+        .detach(|| unipay_core::kernel::compute_charges(&t, threads))
+        .map_err(err)?;
+    to_dict(py, out)
+}
+
+/// Meter/norm/area lines + largest-remainder payment split + provider totals in one pass.
+#[pyfunction]
+#[pyo3(signature = (lines, payments, period, threads=0))]
+fn core_run<'py>(
+    py: Python<'py>,
+    lines: &Bound<'py, PyDict>,
+    payments: &Bound<'py, PyDict>,
+    period: i64,
+    threads: usize,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let (l, p) = (read(lines)?, read(payments)?);
+    let (tl, tp) = (table(&l)?, table(&p)?);
+    let (per_line, per_provider) = py
+        .detach(|| unipay_core::kernel::core_run(&tl, &tp, period, threads))
+        .map_err(err)?;
+    Ok((to_dict(py, per_line)?, to_dict(py, per_provider)?))
+}
+
 /// The engine's version.
 #[pyfunction]
 fn version() -> &'static str {
@@ -237,6 +271,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(provider_balances, m)?)?;
     m.add_function(wrap_pyfunction!(saldo, m)?)?;
     m.add_function(wrap_pyfunction!(aging, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_charges_par, m)?)?;
+    m.add_function(wrap_pyfunction!(core_run, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod absence;
 pub mod benefits;
 pub mod charges;
 pub mod date;
+pub mod kernel;
 pub mod num;
 pub mod penalties;
 pub mod quality;
