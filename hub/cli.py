@@ -285,6 +285,25 @@ def demo(
             f"(пиковая память {report.peak_rss_mb:.0f} МБ)"
         )
     status()
+    _print_dashboards_hint(engine)
+
+
+def _print_dashboards_hint(engine) -> None:  # type: ignore[no-untyped-def]
+    """How to open the dashboards on this store (the last words of the demo)."""
+    from pathlib import Path
+
+    url = engine.url.render_as_string(hide_password=False)
+    users = "users.toml" if Path("users.toml").exists() else "users.example.toml"
+    out.rule("Дашборды")
+    out.print(
+        "Откройте дашборды на данных демо:\n"
+        f"  [bold]UNIPAY_DB_URL={url} UNIPAY_USERS={users} .venv/bin/streamlit run dashboards/app.py[/]\n"
+        "  затем в браузере: http://localhost:8501\n"
+        "  вход: director / demo-director (руководство), operator / demo-operator (оператор),\n"
+        "        vodokanal / demo-vodokanal (поставщик «Водоканал»)",
+        markup=True,
+        highlight=False,
+    )
 
 
 def main() -> None:
