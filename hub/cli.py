@@ -303,6 +303,7 @@ def _print_dashboards_hint(engine) -> None:  # type: ignore[no-untyped-def]
         "        vodokanal / demo-vodokanal (поставщик «Водоканал»)",
         markup=True,
         highlight=False,
+        soft_wrap=True,
     )
 
 
