@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,8 +32,11 @@ app.add_typer(db_app, name="db")
 
 def _mount_subapps() -> None:
     from hub.calc.cli import scenario_app
+    from hub.ingest.cli import export_app, ingest
 
     app.add_typer(scenario_app, name="scenario", help="Сценарии расчёта: проверка движков на примерах.")
+    app.command("ingest")(ingest)
+    app.add_typer(export_app, name="export")
 
 
 _mount_subapps()
@@ -103,6 +107,10 @@ def generate(
     accounts: Annotated[int, typer.Option("--accounts", "-n", help="Number of personal accounts.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same store.")] = 1,
     period: Annotated[str, typer.Option(help="Open billing period of the city, YYYY-MM.")] = "2026-11",
+    partner_files: Annotated[
+        Path | None,
+        typer.Option("--partner-files", help="Also write one month of partner files for the city into DIR."),
+    ] = None,
 ) -> None:
     """Generate the synthetic city into an empty (upgraded) store."""
     from hub.city.generate import CityError, generate_city
@@ -131,6 +139,13 @@ def generate(
         table.add_row(name, f"{n:,}".replace(",", " "))
     out.print(table)
     out.print(f"Время: {report.seconds:.1f} с, пиковая память: {report.peak_rss_mb:.0f} МБ")
+    if partner_files is not None:
+        from hub.city.partner_files import write_partner_files
+
+        written = write_partner_files(engine, partner_files, per, seed)
+        out.print(f"Файлы партнёров ({len(written)}) записаны в {partner_files}:")
+        for path in written:
+            out.print(f"  {path.name}", highlight=False)
 
 
 period_app = typer.Typer(help="Расчётные периоды: закрытие.", no_args_is_help=True)

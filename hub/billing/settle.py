@@ -130,6 +130,22 @@ def _debts(conn: Connection, accounts: list[int], current: int) -> dict[str, np.
         ):
             if kind != "advance":
                 add((acc, svc, per, 0 if kind == "principal" else 1), prov, -int(amount))
+    # Every active service of the account gets a row (zero debt), so that an advance can land on it; the
+    # advance is split by the current period's charges, or evenly when the period is not billed yet.
+    for k in range(0, len(accounts), 2_000):
+        flt, params = in_list("x.account_id", accounts[k : k + 2_000])
+        for acc, svc, prov in conn.execute(
+            text(
+                f"SELECT x.account_id, x.service_id, x.provider_id FROM account_services x WHERE {flt} "
+                "AND x.date_from <= :end AND (x.date_to IS NULL OR x.date_to >= :start)"
+            ),
+            {**params, "start": period_start(current), "end": period_end(current)},
+        ):
+            owed.setdefault((acc, svc, current, 0), [prov, 0, 0])
+    billed = {k[0] for k, v in owed.items() if k[2] == current and v[2] > 0}
+    for key, entry in owed.items():
+        if key[2] == current and key[3] == 0 and key[0] not in billed:
+            entry[2] = 1
     keys = sorted(owed)
     # Advance weights: the current period's charge of each service (a service with no debt row yet
     # still receives a zero-debt row so that an advance can land on it).

@@ -1,0 +1,291 @@
+"""Pieces shared by the loaders of :mod:`hub.ingest`: the result of a load, limits on inputs, id
+allocation for bulk writes, batched look-ups of accounts, and the file context that collects the
+problems of one file (``registry_errors`` rows in the store and the ``.err.txt`` protocol).
+
+A loader streams the records of its parser, checks what only the store can check, and writes in
+batches of :data:`BATCH` records through :func:`hub.store.db.bulk_insert` inside the one
+transaction of the file. Problems are :class:`connectors.formats.common.Problem` objects: the
+parser's own ones and the store checks (same error codes, see ``connectors/formats/protocol.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+
+from connectors.formats.common import FileError, LineError, Problem
+from connectors.formats.protocol import ErrorCode, ErrorKind, protocol_name, write_protocol
+from hub.store import models as m
+from hub.store.db import bulk_insert
+
+__all__ = [
+    "BATCH",
+    "DEFAULT_MAX_BYTES",
+    "IngestError",
+    "IngestResult",
+    "FileContext",
+    "IdAllocator",
+    "check_file_name",
+    "default_max_bytes",
+    "file_sha256",
+    "lookup_accounts",
+    "period_int",
+]
+
+BATCH = 5_000
+DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB: a million-line bank registry is ~250 MB
+MAX_KEPT_PROBLEMS = 100_000  # problems kept for the protocol; the store gets all of them
+MAX_JSON_ERRORS = 1_000
+STATUS_EXIT = {"loaded": 0, "duplicate": 0, "loaded_with_errors": 2, "rejected": 1}
+
+
+class IngestError(ValueError):
+    """The input cannot be taken at all (bad name, not a file, unknown format); Russian message."""
+
+
+def default_max_bytes() -> int:
+    """Size limit of an inbound file: ``UNIPAY_INGEST_MAX_BYTES`` or 2 GiB."""
+    raw = os.environ.get("UNIPAY_INGEST_MAX_BYTES", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise IngestError(
+                f"UNIPAY_INGEST_MAX_BYTES должно быть целым числом байт, получено {raw!r}"
+            ) from exc
+        if value > 0:
+            return value
+    return DEFAULT_MAX_BYTES
+
+
+def check_file_name(name: str) -> str:
+    """A partner's file name must be a plain name: no path separators, no ``..``, no control chars."""
+    bad = (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or len(name) > 200
+    )
+    if bad:
+        raise IngestError(
+            f"Недопустимое имя файла «{name!r}»: имя не должно содержать разделителей пути (/ или \\), "
+            "«..», управляющих символов и быть длиннее 200 символов"
+        )
+    return name
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def period_int(period: Any) -> int | None:
+    """A :class:`connectors.formats.common.Period` as ``YYYYMM``."""
+    return None if period is None else period.year * 100 + period.month
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file. :meth:`to_json` gives the CLI's JSON contract."""
+
+    file: str
+    source: str
+    status: str  # loaded | loaded_with_errors | rejected | duplicate
+    lines_loaded: int = 0
+    lines_rejected: int = 0
+    amount_loaded_kop: int = 0
+    amount_unidentified_kop: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    sender: str = ""
+    registry_file_id: int | None = None
+    protocol: Path | None = None
+    warnings: int = 0
+    lines_total: int = 0
+    message: str = ""
+    details: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 loaded or duplicate, 1 rejected, 2 loaded with rejected lines."""
+        return STATUS_EXIT[self.status]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "source": self.source,
+            "status": self.status,
+            "lines_loaded": self.lines_loaded,
+            "lines_rejected": self.lines_rejected,
+            "amount_loaded_kop": self.amount_loaded_kop,
+            "amount_unidentified_kop": self.amount_unidentified_kop,
+            "errors": self.errors,
+        }
+
+
+class IdAllocator:
+    """Hands out primary keys for bulk inserts inside one transaction.
+
+    PostgreSQL: ``nextval`` of the table's sequence (so later inserts never collide). SQLite: the
+    largest id + 1, counted on in memory (a writing SQLite transaction holds the database lock).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        self._next: dict[str, int] = {}
+
+    def take(self, table: str, n: int) -> list[int]:
+        if n <= 0:
+            return []
+        if self.pg:
+            rows = self.conn.execute(
+                text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
+                {"n": n},
+            ).scalars()
+            return [int(x) for x in rows]
+        start = self._next.get(table)
+        if start is None:
+            start = int(
+                self.conn.execute(text(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"')).scalar_one()
+            )
+        self._next[table] = start + n
+        return list(range(start, start + n))
+
+
+def lookup_accounts(conn: Connection, numbers: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """``{number: (account id, status)}`` for the given account numbers (in chunks)."""
+    wanted = sorted({n for n in numbers if n})
+    out: dict[str, tuple[int, str]] = {}
+    for k in range(0, len(wanted), 1_000):
+        chunk = wanted[k : k + 1_000]
+        for aid, number, status in conn.execute(
+            select(m.Account.id, m.Account.number, m.Account.status).where(m.Account.number.in_(chunk))
+        ):
+            out[number] = (int(aid), status)
+    return out
+
+
+def _sev(problem: Problem) -> str:
+    return "warning" if problem.code.kind is ErrorKind.WARNING else "error"
+
+
+class FileContext:
+    """One inbound file being loaded: its registry row, its problems and counters."""
+
+    def __init__(self, conn: Connection, ids: IdAllocator, file_id: int, name: str) -> None:
+        self.conn = conn
+        self.ids = ids
+        self.file_id = file_id
+        self.name = name
+        self.problems: list[Problem] = []
+        self.problem_count = 0
+        self.warning_count = 0
+        self.error_count = 0
+        self._pending: list[tuple[Any, ...]] = []
+        self.lines_total = 0
+        self.lines_rejected = 0
+        self.amount_loaded = 0
+        self.amount_unidentified = 0
+        self.control_sum = 0
+        self.details: dict[str, int] = {}
+
+    # -- problems ----------------------------------------------------------------------------
+    def line_error(
+        self, code: ErrorCode, line_no: int, field: str, detail: str = "", source: str = ""
+    ) -> LineError:
+        return LineError(self.name, line_no, field, code, detail, source)
+
+    def file_error(
+        self, code: ErrorCode, detail: str = "", *, line_no: int = 0, field: str = ""
+    ) -> FileError:
+        return FileError(self.name, line_no, field, code, detail)
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            self.problem_count += 1
+            if p.code.kind is ErrorKind.WARNING:
+                self.warning_count += 1
+            else:
+                self.error_count += 1
+            if len(self.problems) < MAX_KEPT_PROBLEMS:
+                self.problems.append(p)
+            self._pending.append(
+                (
+                    self.file_id,
+                    p.line_no,
+                    p.field[:40],
+                    p.code.code,
+                    p.message[:500],
+                    p.source or None,
+                    _sev(p),
+                )
+            )
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = self._pending
+        self._pending = []
+        ids = self.ids.take("registry_errors", len(rows))
+        bulk_insert(
+            self.conn,
+            m.RegistryError.__table__,
+            ("id", "file_id", "line_no", "field", "code", "message", "source_line", "severity"),
+            ((i, *r) for i, r in zip(ids, rows, strict=True)),
+        )
+
+    def bump(self, key: str, n: int = 1) -> None:
+        self.details[key] = self.details.get(key, 0) + n
+
+    # -- results -----------------------------------------------------------------------------
+    def json_errors(self) -> list[dict[str, Any]]:
+        out = []
+        for p in self.sorted_problems():
+            if p.code.kind is ErrorKind.WARNING:
+                continue
+            out.append({"line": p.line_no, "field": p.field, "message": p.message})
+            if len(out) >= MAX_JSON_ERRORS:
+                break
+        return out
+
+    def sorted_problems(self) -> list[Problem]:
+        files = [p for p in self.problems if p.code.kind is ErrorKind.FILE]
+        lines = sorted(
+            (p for p in self.problems if p.code.kind is not ErrorKind.FILE), key=lambda p: p.line_no
+        )
+        return [*files, *lines]
+
+
+def write_protocol_file(
+    directory: Path, name: str, problems: Sequence[Problem], *, accepted_lines: int, accepted_kop: int
+) -> Path:
+    """Write ``<name>.err.txt`` into ``directory`` (temp file + rename) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / protocol_name(check_file_name(name))
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write_protocol(fh, problems, accepted_lines=accepted_lines, accepted_kop=accepted_kop)
+    os.replace(tmp, target)
+    return target
+
+
+def count_rows(conn: Connection, model: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def today() -> dt.date:
+    return dt.date.today()

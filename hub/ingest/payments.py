@@ -1,0 +1,457 @@
+"""Loading payment registries into the store: the bank registry (formats §2) and the post office
+registry (formats §3).
+
+Every line becomes a ``payments`` row unless its key (agent, operation id) is already in the store
+(then it is reported as a duplicate line and nothing is written for it). A line that passes the
+parser's and the store's checks is credited to its account (``status = 'new'``); a line rejected by
+any check keeps its money as an unidentified payment (``unidentified = true``, ``account_id`` NULL,
+``status = 'unidentified'``) because the agent has already paid it — unless its amount cannot be
+read or is not positive (then there is no money to hold). Meter readings carried by accepted lines
+(bank extras, post NUM_2) go to ``meter_readings``; a reading that cannot be matched to exactly
+one meter is a warning and is dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from connectors.formats import bank, post
+from connectors.formats.common import FileError, Problem
+from connectors.formats.protocol import ErrorCode, ErrorKind
+from hub.ingest.common import BATCH, FileContext, lookup_accounts, period_int
+from hub.store import models as m
+from hub.store.db import bulk_insert
+
+__all__ = ["BankLoader", "PostLoader", "resolve_agent"]
+
+PAYMENT_COLUMNS = (
+    "id",
+    "agent_id",
+    "registry_file_id",
+    "line_no",
+    "operation_id",
+    "op_date",
+    "op_time",
+    "branch",
+    "account_id",
+    "account_number",
+    "payer_name",
+    "payer_address",
+    "period",
+    "kind",
+    "amount_kop",
+    "transfer_kop",
+    "commission_kop",
+    "unidentified",
+    "status",
+)
+READING_COLUMNS = ("id", "meter_id", "zone", "period", "reading_date", "value", "source", "registry_file_id")
+LOADED_STATUSES = ("loaded", "loaded_with_errors")
+
+
+def resolve_agent(conn: Connection, sender: str, default_code: str) -> tuple[int, str]:
+    """The payment agent of a file: the agent whose code is the sender (``SBER``, ``VTB``) or the
+    part of the sender before ``:``; otherwise the default agent of the format (bank → SBER,
+    post → POST)."""
+    agents = {code: int(aid) for aid, code in conn.execute(select(m.PaymentAgent.id, m.PaymentAgent.code))}
+    for candidate in (sender, sender.split(":", 1)[0]):
+        if candidate.upper() in agents:
+            return agents[candidate.upper()], candidate.upper()
+    if default_code not in agents:
+        raise LookupError(
+            f"в справочнике нет платёжного агента {default_code} (выполните «unipay db upgrade»)"
+        )
+    return agents[default_code], default_code
+
+
+def _fits(value: str | None, width: int) -> str:
+    return (value or "")[:width]
+
+
+class _PaymentLoader:
+    """Common part of the two payment formats."""
+
+    kind = ""
+    source = ""  # meter_readings.source
+    default_agent = ""
+
+    def __init__(self, path: Path, name: str, sender: str, sha256: str, *, today: dt.date) -> None:
+        self.path, self.name, self.sender, self.sha256, self.today = path, name, sender, sha256, today
+        self.order_number: str | None = None
+        self.order_date: dt.date | None = None
+        self.file_date: dt.date | None = None
+        self.message: str | None = None
+        self.agent_id = 0
+        self.agent_code = ""
+
+    # -- to be provided -------------------------------------------------------------------------
+    def _op_id(self, rec: Any) -> str | None:
+        raise NotImplementedError
+
+    def _row(self, rec: Any, ctx: FileContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _readings(self, rec: Any, account_id: int, ctx: FileContext, meters: _Meters) -> list[Problem]:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def _synthetic_id(self, line_no: int) -> str:
+        return f"ERR:{self.sha256[:16]}:{line_no}"
+
+    def _flush(self, conn: Connection, ctx: FileContext, batch: list[Any]) -> None:
+        if not batch:
+            return
+        accounts = lookup_accounts(conn, (r.account.strip() for r in batch))
+        keys = [k for k in (self._op_id(r) for r in batch) if k]
+        loaded: set[str] = set()
+        for k in range(0, len(keys), 1_000):
+            chunk = keys[k : k + 1_000]
+            loaded.update(
+                conn.execute(
+                    select(m.Payment.operation_id).where(
+                        m.Payment.agent_id == self.agent_id, m.Payment.operation_id.in_(chunk)
+                    )
+                ).scalars()
+            )
+        meters = _Meters(conn, [a for a, _s in accounts.values()])
+        payments: list[tuple[Any, ...]] = []
+        for rec in batch:
+            ctx.lines_total += 1
+            problems: list[Problem] = [*rec.errors, *rec.warnings]
+            op_id = self._op_id(rec)
+            in_file_dup = any(e.code is ErrorCode.DUPLICATE_IN_FILE for e in rec.errors)
+            if op_id and op_id in loaded:
+                problems.append(
+                    ctx.line_error(
+                        ErrorCode.DUPLICATE_LOADED, rec.line_no, self._key_field, f"операция {op_id}", rec.raw
+                    )
+                )
+                in_file_dup = True
+            if in_file_dup:
+                ctx.lines_rejected += 1
+                ctx.bump("duplicate_lines")
+                ctx.add(problems)
+                continue
+            number = rec.account.strip()
+            acc = accounts.get(number)
+            if acc is None:
+                if number:
+                    problems.append(
+                        ctx.line_error(
+                            ErrorCode.ACCOUNT_UNKNOWN,
+                            rec.line_no,
+                            self._account_field,
+                            f"«{number}»",
+                            rec.raw,
+                        )
+                    )
+            elif acc[1] != "open":
+                problems.append(
+                    ctx.line_error(
+                        ErrorCode.ACCOUNT_CLOSED, rec.line_no, self._account_field, f"«{number}»", rec.raw
+                    )
+                )
+            rejected = any(p.code.kind is not ErrorKind.WARNING for p in problems)
+            amount = rec.amount
+            if not rejected and acc is not None:
+                problems.extend(self._readings(rec, acc[0], ctx, meters))
+            ctx.add(problems)
+            if rejected:
+                ctx.lines_rejected += 1
+            if amount is None or amount <= 0:
+                continue  # nothing to hold
+            row = self._row(rec, ctx)
+            if not op_id or len(op_id) > 40:
+                op_id = self._synthetic_id(rec.line_no)
+            if rejected:
+                ctx.amount_unidentified += amount
+                account_id, unidentified, status = None, True, "unidentified"
+            else:
+                ctx.amount_loaded += amount
+                account_id, unidentified, status = acc[0] if acc else None, False, "new"  # type: ignore[index]
+            payments.append(
+                (
+                    self.agent_id,
+                    ctx.file_id,
+                    rec.line_no,
+                    op_id,
+                    row["op_date"],
+                    row["op_time"],
+                    _fits(row["branch"], 20) or None,
+                    account_id,
+                    _fits(number, 20),
+                    _fits(row["payer"], 150) or None,
+                    _fits(row["address"], 200) or None,
+                    period_int(rec.period),
+                    row["kind"],
+                    amount,
+                    row["transfer"],
+                    row["commission"],
+                    unidentified,
+                    status,
+                )
+            )
+        ids = ctx.ids.take("payments", len(payments))
+        bulk_insert(
+            conn, m.Payment.__table__, PAYMENT_COLUMNS, ((i, *p) for i, p in zip(ids, payments, strict=True))
+        )
+        meters.write(ctx, self.source)
+
+    _key_field = ""
+    _account_field = ""
+
+
+class _Meters:
+    """Meters of the accounts of one batch, and the readings collected for them."""
+
+    def __init__(self, conn: Connection, account_ids: Sequence[int]) -> None:
+        self.conn = conn
+        self.by_account: dict[int, list[tuple[int, str, int, bool]]] = {}
+        ids = sorted(set(account_ids))
+        for k in range(0, len(ids), 1_000):
+            chunk = ids[k : k + 1_000]
+            for mid, acc, serial, svc, metered in conn.execute(
+                select(m.Meter.id, m.Meter.account_id, m.Meter.serial, m.Meter.service_id, m.Service.metered)
+                .join(m.Service, m.Service.id == m.Meter.service_id)
+                .where(m.Meter.account_id.in_(chunk), m.Meter.status != "removed")
+            ):
+                self.by_account.setdefault(int(acc), []).append((int(mid), serial, int(svc), bool(metered)))
+        self.readings: dict[tuple[int, int, dt.date], Decimal] = {}
+
+    def add(self, meter_id: int, day: dt.date, value: Decimal) -> None:
+        self.readings.setdefault((meter_id, 1, day), value)
+
+    def write(self, ctx: FileContext, source: str) -> None:
+        if not self.readings:
+            return
+        keys = list(self.readings)
+        existing: set[tuple[int, int, dt.date]] = set()
+        meter_ids = sorted({k[0] for k in keys})
+        for k in range(0, len(meter_ids), 1_000):
+            chunk = meter_ids[k : k + 1_000]
+            for mid, zone, day in self.conn.execute(
+                select(m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.reading_date).where(
+                    m.MeterReading.meter_id.in_(chunk), m.MeterReading.source == source
+                )
+            ):
+                existing.add((int(mid), int(zone), day))
+        new = [k for k in keys if k not in existing]
+        ctx.bump("readings", len(new))
+        if len(new) < len(keys):
+            ctx.bump("readings_already_loaded", len(keys) - len(new))
+        ids = ctx.ids.take("meter_readings", len(new))
+        bulk_insert(
+            self.conn,
+            m.MeterReading.__table__,
+            READING_COLUMNS,
+            (
+                (
+                    i,
+                    mid,
+                    zone,
+                    day.year * 100 + day.month,
+                    day,
+                    self.readings[(mid, zone, day)],
+                    source,
+                    ctx.file_id,
+                )
+                for i, (mid, zone, day) in zip(ids, new, strict=True)
+            ),
+        )
+
+
+def _service_ids(conn: Connection) -> dict[str, int]:
+    """Service names seen in bank readings (ЕПД short names, aliases and our codes) → service id."""
+    out: dict[str, int] = {}
+    for sid, code, short in conn.execute(select(m.Service.id, m.Service.code, m.Service.short_name)):
+        out[code.upper()] = int(sid)
+        out[short.upper()] = int(sid)
+    for alias, sid in conn.execute(select(m.ServiceAlias.alias, m.ServiceAlias.service_id)):
+        out[alias.upper()] = int(sid)
+    return out
+
+
+class BankLoader(_PaymentLoader):
+    """Bank payment registry (formats §2)."""
+
+    kind = "bank"
+    source = "bank"
+    default_agent = "SBER"
+    _key_field = bank.F_OPID
+    _account_field = bank.F_ACCOUNT
+
+    def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
+        self.agent_id, self.agent_code = resolve_agent(conn, self.sender, self.default_agent)
+        self.services = _service_ids(conn)
+        parsed = bank.parse(self.path, self.name, today=self.today)
+        self.order_hint = None
+        batch: list[bank.BankPayment] = []
+        for rec in parsed:
+            if self.order_hint is None:
+                self.order_hint = parsed.order_date_hint
+            batch.append(rec)
+            if len(batch) >= BATCH:
+                self._flush(conn, ctx, batch)
+                batch = []
+        self._flush(conn, ctx, batch)
+        errors = list(parsed.file_errors)
+        c = parsed.control
+        ctx.control_sum = c.amount if c is not None else parsed.sums["amount"]
+        if c is not None:
+            self.order_number, self.order_date, self.file_date = c.order_no[:20], c.order_date, c.order_date
+            seen = conn.execute(
+                select(m.RegistryFile.name).where(
+                    m.RegistryFile.sender == self.sender,
+                    m.RegistryFile.order_number == self.order_number,
+                    m.RegistryFile.order_date == c.order_date,
+                    m.RegistryFile.status.in_(LOADED_STATUSES),
+                    m.RegistryFile.id != ctx.file_id,
+                )
+            ).first()
+            if seen is not None:
+                errors.append(
+                    ctx.file_error(
+                        ErrorCode.ORDER_ALREADY_LOADED,
+                        f"п/п № {c.order_no} от {c.order_date:%d.%m.%Y} отправителя {self.sender} "
+                        f"уже загружено в файле «{seen[0]}»",
+                        line_no=c.line_no,
+                    )
+                )
+        return errors
+
+    def _op_id(self, rec: bank.BankPayment) -> str | None:
+        return rec.op_id.strip() or None
+
+    def _row(self, rec: bank.BankPayment, ctx: FileContext) -> dict[str, Any]:
+        amount = rec.amount or 0
+        commission = rec.commission if rec.commission is not None else 0
+        transfer = rec.transfer if rec.transfer is not None else amount - commission
+        return {
+            "op_date": rec.op_date or self.order_hint or self.today,
+            "op_time": rec.op_time,
+            "branch": rec.branch,
+            "payer": rec.payer,
+            "address": "" if rec.address.strip().upper() == "НД" else rec.address,
+            "kind": "payment",
+            "transfer": transfer,
+            "commission": commission,
+        }
+
+    def _readings(
+        self, rec: bank.BankPayment, account_id: int, ctx: FileContext, meters: _Meters
+    ) -> list[Problem]:
+        out: list[Problem] = []
+        if not rec.readings or rec.op_date is None:
+            return out
+        mine = meters.by_account.get(account_id, [])
+        for r in rec.readings:
+            field = f"{bank.F_EXTRA} {r.position}"
+            svc = None
+            if r.service:
+                svc = self.services.get(r.service.upper())
+                if svc is None:
+                    out.append(
+                        ctx.line_error(
+                            ErrorCode.METER_UNKNOWN,
+                            rec.line_no,
+                            field,
+                            f"услуга «{r.service}» неизвестна",
+                            rec.raw,
+                        )
+                    )
+                    continue
+            found = [mid for mid, serial, s, _met in mine if serial == r.meter and (svc is None or s == svc)]
+            if len(found) == 1:
+                meters.add(found[0], rec.op_date, r.value)
+            elif not found:
+                out.append(
+                    ctx.line_error(
+                        ErrorCode.METER_UNKNOWN,
+                        rec.line_no,
+                        field,
+                        f"ПУ № {r.meter} не найден у лицевого счёта {rec.account.strip()}",
+                        rec.raw,
+                    )
+                )
+            else:
+                out.append(
+                    ctx.line_error(
+                        ErrorCode.METER_AMBIGUOUS,
+                        rec.line_no,
+                        field,
+                        f"ПУ № {r.meter}: {len(found)} приборов",
+                        rec.raw,
+                    )
+                )
+        return out
+
+
+class PostLoader(_PaymentLoader):
+    """Post office registry (formats §3). TYPEP 02 (пени) lines become payments of kind 'penalty'."""
+
+    kind = "post"
+    source = "post"
+    default_agent = "POST"
+    _key_field = "NUM_1"
+    _account_field = "LC"
+
+    def __init__(self, *args: Any, center_inn: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.center_inn = center_inn
+
+    def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
+        self.agent_id, self.agent_code = resolve_agent(conn, self.sender, self.default_agent)
+        parsed = post.parse(self.path, self.name, center_inn=self.center_inn)
+        batch: list[post.PostPayment] = []
+        for rec in parsed:
+            batch.append(rec)
+            if len(batch) >= BATCH:
+                self._flush(conn, ctx, batch)
+                batch = []
+        self._flush(conn, ctx, batch)
+        ctx.control_sum = parsed.total_kop
+        if parsed.header is not None:
+            self.file_date = parsed.header.file_date
+        return list(parsed.file_errors)
+
+    def _op_id(self, rec: post.PostPayment) -> str | None:
+        return rec.operation_id
+
+    def _row(self, rec: post.PostPayment, ctx: FileContext) -> dict[str, Any]:
+        address = ", ".join(x for x in (rec.street, rec.house, rec.flat) if x.strip())
+        return {
+            "op_date": rec.getd
+            or (rec.batch.oper_date if rec.batch.oper_date != dt.date.min else self.today),
+            "op_time": None,
+            "branch": rec.batch.ops,
+            "payer": rec.fio,
+            "address": address,
+            "kind": "penalty" if rec.is_penalty else "payment",
+            "transfer": rec.amount,
+            "commission": 0,
+        }
+
+    def _readings(
+        self, rec: post.PostPayment, account_id: int, ctx: FileContext, meters: _Meters
+    ) -> list[Problem]:
+        if rec.num2 is None or rec.getd is None:
+            return []
+        metered = [mid for mid, _serial, _s, met in meters.by_account.get(account_id, []) if met]
+        if len(metered) == 1:
+            meters.add(metered[0], rec.getd, Decimal(rec.num2))
+            return []
+        return [
+            ctx.line_error(
+                ErrorCode.METER_AMBIGUOUS,
+                rec.line_no,
+                "NUM_2",
+                f"у лицевого счёта {rec.account} приборов учёта: {len(metered)}",
+                rec.raw,
+            )
+        ]
