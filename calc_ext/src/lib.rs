@@ -89,18 +89,20 @@ fn compute_charges<'py>(
     to_dict(py, out)
 }
 
-/// §5.2 allocations of payments to debts.
+/// §5.2 allocations of payments to debts, accounts on `threads` threads (0 = all cores).
 #[pyfunction]
+#[pyo3(signature = (debts, payments, designations, threads=0))]
 fn split_payments<'py>(
     py: Python<'py>,
     debts: &Bound<'py, PyDict>,
     payments: &Bound<'py, PyDict>,
     designations: &Bound<'py, PyDict>,
+    threads: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (d, p, g) = (read(debts)?, read(payments)?, read(designations)?);
     let (td, tp, tg) = (table(&d)?, table(&p)?, table(&g)?);
     let out = py
-        .detach(|| unipay_core::split::allocate(&td, &tp, &tg))
+        .detach(|| unipay_core::split::allocate_par(&td, &tp, &tg, threads))
         .map_err(err)?;
     to_dict(py, out)
 }

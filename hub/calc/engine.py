@@ -92,6 +92,27 @@ def split_largest_remainder(
     return np.array(_split.largest_remainder_capped(int(total), w.tolist(), c.tolist()), dtype=np.int64)
 
 
+def _strictly_increasing(a: np.ndarray) -> bool:
+    return bool(np.all(a[1:] > a[:-1])) if len(a) > 1 else True
+
+
+def _latest_period(
+    debt_account: np.ndarray, debt_period: np.ndarray, account: np.ndarray, fallback: np.ndarray
+) -> np.ndarray:
+    """``max(0, latest debt period)`` of each of ``account`` (any debt kind); ``fallback`` for an
+    account without debts — the default ``current_period`` of a payment."""
+    if len(debt_account) == 0:
+        return fallback.copy()
+    if len(debt_account) > 1 and not bool(np.all(debt_account[1:] >= debt_account[:-1])):
+        o = np.argsort(debt_account)
+        debt_account, debt_period = debt_account[o], debt_period[o]
+    starts = np.flatnonzero(np.r_[True, debt_account[1:] != debt_account[:-1]])
+    accounts = debt_account[starts]
+    latest = np.maximum(np.maximum.reduceat(debt_period, starts), 0)
+    k = np.minimum(np.searchsorted(accounts, account), len(accounts) - 1)
+    return np.where(accounts[k] == account, latest[k], fallback)
+
+
 def split_payments(debts: Any, payments: Any, designations: Any = None, engine: Engine = "rust") -> Columns:
     """§5.2: allocate payments to debts.
 
@@ -108,28 +129,29 @@ def split_payments(debts: Any, payments: Any, designations: Any = None, engine: 
     _check_engine(engine)
     d = S.normalize(debts, S.DEBTS, "debts")
     if "order" not in d:
-        d["order"] = d["service_id"].copy()
+        d["order"] = d["service_id"]  # read only by the engines: no copy
     p = S.normalize(payments, S.PAYMENTS, "payments")
     g = S.normalize(
         designations or {"payment_id": [], "service_id": [], "amount_kop": []}, S.DESIGNATIONS, "designations"
     )
     if np.any(p["amount_kop"] < 0) or np.any(g["amount_kop"] < 0):
         raise ValueError("payments: amounts must not be negative (refunds are corrections, not payments)")
-    if len(p["payment_id"]) != len(set(p["payment_id"].tolist())):
-        raise ValueError("payments: payment_id must be unique")
-    unknown = set(g["payment_id"].tolist()) - set(p["payment_id"].tolist())
-    if unknown:
-        raise ValueError(f"designations refer to unknown payments {sorted(unknown)}")
-    latest: dict[int, int] = {}
-    for a, per in zip(d["account_id"].tolist(), d["period"].tolist(), strict=True):
-        latest[a] = max(latest.get(a, 0), per)
-    cur = p["current_period"].copy()
-    for i, (a, c, per) in enumerate(
-        zip(p["account_id"].tolist(), cur.tolist(), p["period"].tolist(), strict=True)
-    ):
-        if c == 0:
-            cur[i] = latest.get(a, per)
-    p["current_period"] = cur
+    ids = p["payment_id"]
+    if not _strictly_increasing(ids):
+        s = np.sort(ids)
+        if np.any(s[1:] == s[:-1]):
+            raise ValueError("payments: payment_id must be unique")
+    if len(g["payment_id"]):
+        known = np.isin(g["payment_id"], ids)
+        if not known.all():
+            raise ValueError(
+                f"designations refer to unknown payments {np.unique(g['payment_id'][~known]).tolist()}"
+            )
+    zero = p["current_period"] == 0
+    if zero.any():
+        cur = p["current_period"].copy()
+        cur[zero] = _latest_period(d["account_id"], d["period"], p["account_id"][zero], p["period"][zero])
+        p["current_period"] = cur
     dcols = _pick(
         d, ("account_id", "period", "service_id", "provider_id", "kind", "unpaid_kop", "charge_kop", "order")
     )
