@@ -1119,64 +1119,56 @@ def write_balances(
 def _write_balances(
     conn: Connection, period: int, accounts: list[int], flt: str, params: dict[str, Any]
 ) -> None:
+    """Gather opening, charges by kind and payments per account × service (NumPy), write the saldo rows."""
     prev = add_months(period, -1)
     base = f"""JOIN accounts a ON a.id = x.account_id JOIN premises p ON p.id = a.premises_id
                JOIN buildings b ON b.id = p.building_id WHERE {flt}"""
-    rows: dict[tuple[int, int], dict[str, int]] = {}
-
-    def row(acc: int, svc: int, prov: int) -> dict[str, int]:
-        r = rows.get((acc, svc))
-        if r is None:
-            r = rows[(acc, svc)] = dict(
-                provider=prov, opening=0, charged=0, recalc=0, benefit=0, penalty=0, paid=0
-            )
-        return r
-
     has_prev = conn.execute(
         select(m.AccountBalance.period).where(m.AccountBalance.period == prev).limit(1)
     ).first()
     if has_prev:
-        for acc, svc, prov, closing in conn.execute(
-            text(
-                f"SELECT x.account_id, x.service_id, x.provider_id, x.closing_kop FROM account_balances x {base}"
-                " AND x.period = :prev"
-            ),
+        opening = fetch(
+            conn,
+            f"SELECT x.account_id, x.service_id, x.provider_id, x.closing_kop AS amount FROM account_balances x {base}"
+            " AND x.period = :prev",
             {**params, "prev": prev},
-        ):
-            row(acc, svc, prov)["opening"] += int(closing)
+        )
     else:
-        for acc, svc, prov, amount in conn.execute(
-            text(
-                f"""SELECT x.account_id, x.service_id, MIN(x.provider_id), SUM(x.principal_kop + x.penalty_kop)
-                FROM opening_debts x {base} GROUP BY x.account_id, x.service_id"""
-            ),
+        opening = fetch(
+            conn,
+            f"""SELECT x.account_id, x.service_id, MIN(x.provider_id) AS provider_id,
+                       SUM(x.principal_kop + x.penalty_kop) AS amount
+                FROM opening_debts x {base} GROUP BY x.account_id, x.service_id""",
             params,
-        ):
-            row(acc, svc, prov)["opening"] += int(amount)
-    column = {
-        "regular": "charged",
-        "recalculation": "recalc",
-        "reduction": "recalc",
-        "benefit": "benefit",
-        "penalty": "penalty",
-    }
-    for acc, svc, prov, kind, amount in conn.execute(
-        text(
-            f"""SELECT x.account_id, x.service_id, MIN(x.provider_id), x.kind, SUM(x.amount_kop) FROM charge_lines x {base}
-            AND x.period = :period GROUP BY x.account_id, x.service_id, x.kind"""
-        ),
+        )
+    lines = fetch(
+        conn,
+        f"""SELECT x.account_id, x.service_id, MIN(x.provider_id) AS provider_id, x.kind, SUM(x.amount_kop) AS amount
+            FROM charge_lines x {base} AND x.period = :period GROUP BY x.account_id, x.service_id, x.kind""",
         {**params, "period": period},
-    ):
-        row(acc, svc, prov)[column[kind]] += int(amount)
-    for acc, svc, prov, amount in conn.execute(
-        text(
-            f"""SELECT x.account_id, x.service_id, MIN(x.provider_id), SUM(x.amount_kop)
+    )
+    paid = fetch(
+        conn,
+        f"""SELECT x.account_id, x.service_id, MIN(x.provider_id) AS provider_id, SUM(x.amount_kop) AS amount
             FROM payment_allocations x JOIN payments pm ON pm.id = x.payment_id {base.replace("WHERE", "AND", 0)}
-            AND pm.op_date BETWEEN :start AND :end GROUP BY x.account_id, x.service_id"""
-        ),
+            AND pm.op_date BETWEEN :start AND :end GROUP BY x.account_id, x.service_id""",
         {**params, "start": period_start(period), "end": period_end(period)},
-    ):
-        row(acc, svc, prov)["paid"] += int(amount)
+    )
+    # columns: 0 opening, 1 charged, 2 recalc (recalculation + reduction), 3 benefit, 4 penalty, 5 paid
+    kind_col = {"regular": 1, "recalculation": 2, "reduction": 2, "benefit": 3, "penalty": 4}
+    line_cols = np.array(
+        [kind_col[k] for k in lines.get("kind", np.array([], dtype=object)).tolist()], dtype=np.int64
+    )
+    parts = [
+        (opening, np.zeros(len(opening["amount"]), dtype=np.int64)),
+        (lines, line_cols),
+        (paid, np.full(len(paid["amount"]), 5, dtype=np.int64)),
+    ]
+    acc = np.concatenate([p["account_id"] for p, _ in parts]) if parts else np.array([], dtype=np.int64)
+    svc = np.concatenate([p["service_id"] for p, _ in parts])
+    prov = np.concatenate([p["provider_id"] for p, _ in parts])
+    amount = np.concatenate([p["amount"] for p, _ in parts])
+    col = np.concatenate([c for _, c in parts])
     conn.execute(
         text(
             f"""DELETE FROM account_balances WHERE period = :period AND account_id IN (
@@ -1185,25 +1177,23 @@ def _write_balances(
         ),
         {**params, "period": period},
     )
-    out = []
-    for (acc, svc), r in sorted(rows.items()):
-        closing = r["opening"] + r["charged"] + r["recalc"] + r["benefit"] + r["penalty"] - r["paid"]
-        out.append(
-            (
-                period,
-                acc,
-                svc,
-                r["provider"],
-                r["opening"],
-                r["charged"],
-                r["recalc"],
-                r["benefit"],
-                r["penalty"],
-                r["paid"],
-                0,
-                closing,
-            )
-        )
+    if not len(acc):
+        return
+    key = acc * 1_000_000 + svc
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    sums = np.zeros((len(uniq), 6), dtype=np.int64)
+    np.add.at(sums, (inverse, col), amount)
+    closing = sums[:, 0] + sums[:, 1] + sums[:, 2] + sums[:, 3] + sums[:, 4] - sums[:, 5]
+    out = zip(
+        [period] * len(uniq),
+        (uniq // 1_000_000).tolist(),
+        (uniq % 1_000_000).tolist(),
+        prov[first].tolist(),
+        *(sums[:, j].tolist() for j in range(6)),
+        [0] * len(uniq),
+        closing.tolist(),
+        strict=True,
+    )
     bulk_insert(
         conn,
         m.AccountBalance.__table__,
