@@ -6,11 +6,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := postgresql openssh-server chromium
+DEBIAN_PACKAGES := postgresql openssh-server chromium redis-server
 RUST_SOURCES := $(shell find calc_ext -path calc_ext/target -prune -o \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' -o -name '*.py' -o -name '*.pyi' -o -name 'pyproject.toml' \) -print 2>/dev/null)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: install demo test test-all lint bench clean city-1m
+.PHONY: install demo test test-all lint bench clean city-1m cluster-demo
 
 install: $(VENV)/.debian $(VENV)/.deps $(VENV)/.engine $(VENV)/.unipay
 
@@ -55,6 +55,11 @@ lint: install
 # Engine benchmarks (table + benchmarks/results.json); `--quick` for small sizes.
 bench: install
 	$(BIN)/python -m benchmarks
+
+# A real multi-process Airflow deployment on this machine (PostgreSQL metadata, Redis broker,
+# api-server, scheduler, dag-processor, two Celery workers) billing a small city; stops what it starts.
+cluster-demo: install
+	$(BIN)/python scripts/cluster_demo.py --accounts 2000
 
 # One million accounts into var/city-1m.db, timed (the figure the README quotes).
 city-1m: install

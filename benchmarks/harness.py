@@ -36,7 +36,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-BENCHMARKS = ("charges_core", "charges_full", "split", "bill_sqlite", "bill_pg")
+BENCHMARKS = ("charges_core", "charges_full", "split", "bill_sqlite", "bill_pg", "ingest")
 # Full sizes: 1,000,000 accounts (~8.5 lines each in charges_core, ~12.5 in charges_full) and payments;
 # the python reference on a ~100k-line sample; the store-to-store run at 20,000 accounts.
 SIZES = {
@@ -44,10 +44,16 @@ SIZES = {
     "quick": {"core": 50_000, "sample": 800, "big": 50_000, "split": 50_000, "bill": 1_000},
     "tiny": {"core": 600, "sample": 80, "big": 300, "split": 600, "bill": 60},
 }
+# ingest (benchmarks/ingest.py): lines per registry (bank and post) and the city's accounts
+INGEST_SIZES = {
+    "full": {"lines": 1_000_000, "city": 50_000},
+    "quick": {"lines": 50_000, "city": 5_000},
+    "tiny": {"lines": 400, "city": 60},
+}
 
 
 def plan(scale: str, only: list[str] | None, pg_url: str | None) -> list[Case]:
-    s = SIZES[scale]
+    s, ing = SIZES[scale], INGEST_SIZES[scale]
     rep = 3 if scale != "full" else 2
     cases = [
         *(
@@ -59,6 +65,11 @@ def plan(scale: str, only: list[str] | None, pg_url: str | None) -> list[Case]:
         *(Case("split", e, s["split"], rep) for e in ("rust", "rust-native", "polars")),
         Case("bill_sqlite", "rust", s["bill"]),
         Case("bill_pg", "rust", s["bill"], options={"pg_url": pg_url}),
+        *(
+            Case("ingest", e, ing["city"], options={"lines": ing["lines"], "pg_url": pg_url})
+            for e in ("sqlite", "postgresql")
+        ),
+        Case("ingest", "pandas", ing["city"], label="read_csv", options={"lines": ing["lines"]}),
     ]
     if only:
         unknown = set(only) - set(BENCHMARKS)

@@ -199,6 +199,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if "skipped" in out:
             return {**record, "n": 0, "seconds": None, "peak_rss_mb": None, "checksum": None, **out}
         record.update(out)
+    elif bench == "ingest":
+        from benchmarks import ingest
+
+        opts = spec.get("options", {})
+        out = ingest.run(engine, accounts, opts["lines"], seed, opts.get("pg_url"))
+        if "skipped" in out:
+            return {**record, "n": 0, "seconds": None, "peak_rss_mb": None, "checksum": None, **out}
+        record.update(out)
     else:
         t = time.perf_counter()
         fn, n = {"charges_core": charges_core, "charges_full": charges_full, "split": split}[bench](

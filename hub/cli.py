@@ -273,32 +273,37 @@ def demo(
     accounts: Annotated[int, typer.Option("--accounts", "-n")] = 10_000,
     seed: Annotated[int, typer.Option()] = 1,
 ) -> None:
-    """The demo: a fresh store with the synthetic city, and what it holds."""
-    from hub.city.generate import generate_city
-    from hub.store import migrate
+    """The demo: the synthetic city and a whole month of it through the Airflow DAGs (embedded Airflow,
+    local-folder transport): partner files in, ingest, billing, settlement, exports out."""
+    from hub.orchestration import run_demo_month
 
     engine = _engine()
     out.rule("unipay demo")
     out.print(f"Хранилище: {engine.url.render_as_string(hide_password=True)}")
-    migrate.upgrade(engine)
-    from sqlalchemy import func, select
-
-    from hub.store import models as m
-
-    with engine.connect() as conn:
-        have = conn.execute(select(func.count()).select_from(m.Account)).scalar_one()
-    if have:
-        out.print(f"Город уже загружен ({have} л/с), генерация пропущена.")
-    else:
-        with Progress(
-            TextColumn("[bold]Город[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress:
-            task = progress.add_task("city", total=accounts)
-            report = generate_city(engine, accounts, seed, progress=lambda n: progress.advance(task, n))
-        out.print(
-            f"Сгенерирован город: {accounts} л/с за {report.seconds:.1f} с "
-            f"(пиковая память {report.peak_rss_mb:.0f} МБ)"
-        )
+    report = run_demo_month(accounts, seed, say=lambda msg: out.print(msg, highlight=False))
+    labels = {
+        "regular_kop": "начислено",
+        "recalculation_kop": "перерасчёты",
+        "reduction_kop": "снижение за качество",
+        "penalty_kop": "пени",
+        "benefit_kop": "льготы",
+        "charged_kop": "итого начислений",
+        "opening_kop": "входящее сальдо",
+        "paid_kop": "оплачено",
+        "closing_kop": "исходящее сальдо",
+        "lines": "строк начислений",
+        "balance_rows": "строк сальдо",
+    }
+    table = Table(
+        "показатель",
+        "значение",
+        title=f"Месяц {report.period // 100}-{report.period % 100:02d} "
+        f"через DAG Airflow: {report.seconds:.0f} с",
+    )
+    for key, value in report.totals.items():
+        label = labels.get(key, key)
+        table.add_row(label, _rub(value) + " ₽" if key.endswith("_kop") else f"{value:,}".replace(",", " "))
+    out.print(table)
     status()
     _print_dashboards_hint(engine)
 

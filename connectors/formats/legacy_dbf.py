@@ -33,6 +33,7 @@ import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -53,6 +54,10 @@ from .common import (
     source_name,
 )
 from .protocol import ErrorCode
+
+# what reading a damaged member can raise (bad local header or offset, corrupt deflate stream, CRC,
+# truncation); DbfFormatError is caught before these
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError)
 
 __all__ = [
     "ZipLimits",
@@ -524,13 +529,13 @@ class LegacyFile(ParsedFile[LegacyRecord]):
 
     # -- tables ---------------------------------------------------------------------------------
     def _open_table(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, table: str) -> DbfTable | None:
-        stream = zf.open(info)
         try:
+            stream = zf.open(info)  # a damaged local header raises here already
             tab = read_dbf(stream)  # type: ignore[arg-type]
         except DbfFormatError as exc:
             self._file_error(exc.code, f"{table}.DBF: {exc.detail}", field=table)
             return None
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except _ZIP_READ_ERRORS as exc:
             self._file_error(ErrorCode.ZIP_INVALID, f"{table}.DBF: {exc}", field=table)
             return None
         fields = tab.field_map()
@@ -579,7 +584,7 @@ class LegacyFile(ParsedFile[LegacyRecord]):
                 yield _Row(self, table, tab, recno, data)
         except DbfFormatError as exc:
             self._file_error(exc.code, f"{table}.DBF: {exc.detail}", field=table)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except _ZIP_READ_ERRORS as exc:
             self._file_error(ErrorCode.ZIP_INVALID, f"{table}.DBF: {exc}", field=table)
         finally:
             self.counts[table] = count

@@ -33,6 +33,7 @@ __all__ = [
     "FileContext",
     "IdAllocator",
     "check_file_name",
+    "db_text",
     "default_max_bytes",
     "file_sha256",
     "lookup_accounts",
@@ -177,6 +178,12 @@ def lookup_accounts(conn: Connection, numbers: Iterable[str]) -> dict[str, tuple
     return out
 
 
+def db_text(value: str) -> str:
+    """Text for a store column: NUL (which PostgreSQL refuses in text) becomes U+FFFD. A file with
+    control characters is rejected (F002), but its problems — with the source line — are kept."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def _sev(problem: Problem) -> str:
     return "warning" if problem.code.kind is ErrorKind.WARNING else "error"
 
@@ -225,10 +232,10 @@ class FileContext:
                 (
                     self.file_id,
                     p.line_no,
-                    p.field[:40],
+                    db_text(p.field[:40]),
                     p.code.code,
-                    p.message[:500],
-                    p.source or None,
+                    db_text(p.message[:500]),
+                    db_text(p.source) or None,
                     _sev(p),
                 )
             )

@@ -37,6 +37,7 @@ from hub.ingest.common import (
     IngestError,
     IngestResult,
     check_file_name,
+    db_text,
     default_max_bytes,
     file_sha256,
     write_protocol_file,
@@ -141,7 +142,7 @@ def ingest_file(
     size = p.stat().st_size
     too_large = size > limit
     kind = source if source != "auto" else detect_source(p, name)
-    sender = (sender or default_sender(kind, p, name))[:40]
+    sender = db_text((sender or default_sender(kind, p, name))[:40])
     sha = file_sha256(p)
     pdir = Path(protocol_dir) if protocol_dir is not None else p.parent
     result = IngestResult(file=name, source=kind, status="received", sender=sender)
@@ -286,7 +287,9 @@ def _record_rejected(
         fresh.control_sum = ctx.control_sum
         protocol = pdir / f"{ctx.name}.err.txt"
         values = _counts(fresh, loader, "rejected", protocol)
-        values["message"] = (loader.message + "; " if loader.message else "") + errors[0].message[:400]
+        values["message"] = db_text(
+            (loader.message + "; " if loader.message else "") + errors[0].message[:400]
+        )
         conn.execute(update(m.RegistryFile).where(m.RegistryFile.id == fid).values(**values))
     # hand the figures back to the caller's context
     ctx.file_id = fid

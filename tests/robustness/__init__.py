@@ -1,0 +1,1 @@
+"""Robustness tests: broken connections, growing files, redelivery, killed processes, fuzzed inputs."""
