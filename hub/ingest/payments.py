@@ -24,9 +24,9 @@ from sqlalchemy import Connection, select
 from connectors.formats import bank, post
 from connectors.formats.common import FileError, Problem
 from connectors.formats.protocol import ErrorCode, ErrorKind
-from hub.ingest.common import BATCH, FileContext, lookup_accounts, period_int
+from hub.ingest.common import BATCH, FileContext, lookup_accounts, select_in, sqlite_ready
+from hub.ingest.common import write_rows as bulk_insert  # COPY on PostgreSQL; rows prepared on SQLite
 from hub.store import models as m
-from hub.store.db import bulk_insert
 
 __all__ = ["BankLoader", "PostLoader", "resolve_agent"]
 
@@ -70,19 +70,6 @@ def resolve_agent(conn: Connection, sender: str, default_code: str) -> tuple[int
     return agents[default_code], default_code
 
 
-def _custom_plans(conn: Connection) -> None:
-    """PostgreSQL: plan each look-up for the table as it is now. The look-ups of a file repeat with
-    the same shape, and psycopg prepares them: a generic plan made while ``payments`` was small (a
-    sequential scan) would stay for the whole file while the transaction fills the table, turning a
-    million-line load quadratic."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-
-
-def _fits(value: str | None, width: int) -> str:
-    return (value or "")[:width]
-
-
 class _PaymentLoader:
     """Common part of the two payment formats."""
 
@@ -98,12 +85,18 @@ class _PaymentLoader:
         self.message: str | None = None
         self.agent_id = 0
         self.agent_code = ""
+        self._known_accounts: dict[str, tuple[int, str]] = {}
 
     # -- to be provided -------------------------------------------------------------------------
     def _op_id(self, rec: Any) -> str | None:
         raise NotImplementedError
 
-    def _row(self, rec: Any, ctx: FileContext) -> dict[str, Any]:
+    def _row(self, rec: Any) -> tuple[Any, ...]:
+        """(op_date, op_time, branch, payer, address, kind, transfer, commission) of a line."""
+        raise NotImplementedError
+
+    def _has_reading(self, rec: Any) -> bool:
+        """The line carries a meter reading to match (then :meth:`_readings` is called)."""
         raise NotImplementedError
 
     def _readings(self, rec: Any, account_id: int, ctx: FileContext, meters: _Meters) -> list[Problem]:
@@ -113,28 +106,49 @@ class _PaymentLoader:
     def _synthetic_id(self, line_no: int) -> str:
         return f"ERR:{self.sha256[:16]}:{line_no}"
 
+    def _accounts_of(self, conn: Connection, batch: list[Any]) -> dict[str, tuple[int, str]]:
+        """Accounts of the batch's numbers. Found accounts are kept for the whole file (the load
+        does not change ``accounts``), so a batch only asks the store about numbers not seen yet."""
+        known = self._known_accounts
+        wanted = {n for n in (r.account.strip() for r in batch) if n and n not in known}
+        if wanted:
+            known.update(lookup_accounts(conn, wanted))
+        return known
+
+    def _loaded_ops(self, conn: Connection, keys: list[str]) -> set[str]:
+        """Operation ids of the agent already in the store (one statement per batch)."""
+        return {
+            r[0]
+            for r in select_in(
+                conn,
+                "SELECT operation_id FROM payments WHERE agent_id = ? AND operation_id {values}",
+                keys,
+                params=(self.agent_id,),
+            )
+        }
+
     def _flush(self, conn: Connection, ctx: FileContext, batch: list[Any]) -> None:
         if not batch:
             return
-        accounts = lookup_accounts(conn, (r.account.strip() for r in batch))
-        keys = [k for k in (self._op_id(r) for r in batch) if k]
-        loaded: set[str] = set()
-        for k in range(0, len(keys), 1_000):
-            chunk = keys[k : k + 1_000]
-            loaded.update(
-                conn.execute(
-                    select(m.Payment.operation_id).where(
-                        m.Payment.agent_id == self.agent_id, m.Payment.operation_id.in_(chunk)
-                    )
-                ).scalars()
-            )
-        meters = _Meters(conn, [a for a, _s in accounts.values()])
+        accounts = self._accounts_of(conn, batch)
+        op_ids = [self._op_id(r) for r in batch]
+        loaded = self._loaded_ops(conn, [k for k in op_ids if k])
+        # meters only for the accounts of lines that carry a reading
+        meters = _Meters(
+            conn,
+            [
+                acc[0]
+                for r in batch
+                if self._has_reading(r) and (acc := accounts.get(r.account.strip())) is not None
+            ],
+        )
+        iso = conn.dialect.name == "sqlite"  # rows for bulk_insert(prepared=True)
+        agent_id, file_id = self.agent_id, ctx.file_id
         payments: list[tuple[Any, ...]] = []
-        for rec in batch:
+        for rec, op_id in zip(batch, op_ids, strict=True):
             ctx.lines_total += 1
-            problems: list[Problem] = [*rec.errors, *rec.warnings]
-            op_id = self._op_id(rec)
-            in_file_dup = any(e.code is ErrorCode.DUPLICATE_IN_FILE for e in rec.errors)
+            problems: list[Problem] = [*rec.errors, *rec.warnings] if rec.errors or rec.warnings else []
+            in_file_dup = bool(rec.errors) and any(e.code is ErrorCode.DUPLICATE_IN_FILE for e in rec.errors)
             if op_id and op_id in loaded:
                 problems.append(
                     ctx.line_error(
@@ -148,7 +162,7 @@ class _PaymentLoader:
                 ctx.add(problems)
                 continue
             number = rec.account.strip()
-            acc = accounts.get(number)
+            acc = accounts.get(number) if number else None
             if acc is None:
                 if number:
                     problems.append(
@@ -166,16 +180,17 @@ class _PaymentLoader:
                         ErrorCode.ACCOUNT_CLOSED, rec.line_no, self._account_field, f"«{number}»", rec.raw
                     )
                 )
-            rejected = any(p.code.kind is not ErrorKind.WARNING for p in problems)
+            rejected = bool(problems) and any(p.code.kind is not ErrorKind.WARNING for p in problems)
             amount = rec.amount
-            if not rejected and acc is not None:
+            if not rejected and acc is not None and self._has_reading(rec):
                 problems.extend(self._readings(rec, acc[0], ctx, meters))
-            ctx.add(problems)
+            if problems:
+                ctx.add(problems)
             if rejected:
                 ctx.lines_rejected += 1
             if amount is None or amount <= 0:
                 continue  # nothing to hold
-            row = self._row(rec, ctx)
+            op_date, op_time, branch, payer, address, kind, transfer, commission = self._row(rec)
             if not op_id or len(op_id) > 40:
                 op_id = self._synthetic_id(rec.line_no)
             if rejected:
@@ -184,31 +199,36 @@ class _PaymentLoader:
             else:
                 ctx.amount_loaded += amount
                 account_id, unidentified, status = acc[0] if acc else None, False, "new"  # type: ignore[index]
+            period = rec.period
+            if iso:
+                op_date = op_date.isoformat()
+                if op_time is not None:
+                    op_time = op_time.isoformat()
             payments.append(
                 (
-                    self.agent_id,
-                    ctx.file_id,
+                    agent_id,
+                    file_id,
                     rec.line_no,
                     op_id,
-                    row["op_date"],
-                    row["op_time"],
-                    _fits(row["branch"], 20) or None,
+                    op_date,
+                    op_time,
+                    branch[:20] if branch else None,
                     account_id,
-                    _fits(number, 20),
-                    _fits(row["payer"], 150) or None,
-                    _fits(row["address"], 200) or None,
-                    period_int(rec.period),
-                    row["kind"],
+                    number[:20],
+                    payer[:150] if payer else None,
+                    address[:200] if address else None,
+                    None if period is None else period.year * 100 + period.month,
+                    kind,
                     amount,
-                    row["transfer"],
-                    row["commission"],
+                    transfer,
+                    commission,
                     unidentified,
                     status,
                 )
             )
         ids = ctx.ids.take("payments", len(payments))
         bulk_insert(
-            conn, m.Payment.__table__, PAYMENT_COLUMNS, ((i, *p) for i, p in zip(ids, payments, strict=True))
+            conn, m.Payment.__table__, PAYMENT_COLUMNS, [(i, *p) for i, p in zip(ids, payments, strict=True)]
         )
         meters.write(ctx, self.source)
 
@@ -223,12 +243,14 @@ class _Meters:
         self.conn = conn
         self.by_account: dict[int, list[tuple[int, str, int, bool]]] = {}
         ids = sorted(set(account_ids))
-        for k in range(0, len(ids), 1_000):
-            chunk = ids[k : k + 1_000]
-            for mid, acc, serial, svc, metered in conn.execute(
-                select(m.Meter.id, m.Meter.account_id, m.Meter.serial, m.Meter.service_id, m.Service.metered)
-                .join(m.Service, m.Service.id == m.Meter.service_id)
-                .where(m.Meter.account_id.in_(chunk), m.Meter.status != "removed")
+        if ids:
+            for mid, acc, serial, svc, metered in select_in(
+                conn,
+                "SELECT meters.id, meters.account_id, meters.serial, meters.service_id, services.metered "
+                "FROM meters JOIN services ON services.id = meters.service_id "
+                "WHERE meters.status != 'removed' AND meters.account_id {values} ORDER BY meters.id",
+                ids,
+                array_type="bigint",
             ):
                 self.by_account.setdefault(int(acc), []).append((int(mid), serial, int(svc), bool(metered)))
         self.readings: dict[tuple[int, int, dt.date], Decimal] = {}
@@ -242,37 +264,44 @@ class _Meters:
         keys = list(self.readings)
         existing: set[tuple[int, int, dt.date]] = set()
         meter_ids = sorted({k[0] for k in keys})
-        for k in range(0, len(meter_ids), 1_000):
-            chunk = meter_ids[k : k + 1_000]
-            for mid, zone, day in self.conn.execute(
-                select(m.MeterReading.meter_id, m.MeterReading.zone, m.MeterReading.reading_date).where(
-                    m.MeterReading.meter_id.in_(chunk), m.MeterReading.source == source
-                )
-            ):
-                existing.add((int(mid), int(zone), day))
+        sqlite = self.conn.dialect.name == "sqlite"
+        for mid, zone, day in select_in(
+            self.conn,
+            "SELECT meter_id, zone, reading_date FROM meter_readings WHERE source = ? AND meter_id {values}",
+            meter_ids,
+            params=(source,),
+            array_type="bigint",
+        ):
+            # SQLite keeps dates as ISO text (read through the driver, not SQLAlchemy)
+            existing.add((int(mid), int(zone), dt.date.fromisoformat(day) if sqlite else day))
         new = [k for k in keys if k not in existing]
         ctx.bump("readings", len(new))
         if len(new) < len(keys):
             ctx.bump("readings_already_loaded", len(keys) - len(new))
         ids = ctx.ids.take("meter_readings", len(new))
+        ready = sqlite_ready if self.conn.dialect.name == "sqlite" else _same
         bulk_insert(
             self.conn,
             m.MeterReading.__table__,
             READING_COLUMNS,
-            (
+            [
                 (
                     i,
                     mid,
                     zone,
                     day.year * 100 + day.month,
-                    day,
-                    self.readings[(mid, zone, day)],
+                    ready(day),
+                    ready(self.readings[(mid, zone, day)]),
                     source,
                     ctx.file_id,
                 )
                 for i, (mid, zone, day) in zip(ids, new, strict=True)
-            ),
+            ],
         )
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _service_ids(conn: Connection) -> dict[str, int]:
@@ -297,7 +326,6 @@ class BankLoader(_PaymentLoader):
 
     def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
         self.agent_id, self.agent_code = resolve_agent(conn, self.sender, self.default_agent)
-        _custom_plans(conn)
         self.services = _service_ids(conn)
         parsed = bank.parse(self.path, self.name, today=self.today)
         self.order_hint = None
@@ -338,20 +366,23 @@ class BankLoader(_PaymentLoader):
     def _op_id(self, rec: bank.BankPayment) -> str | None:
         return rec.op_id.strip() or None
 
-    def _row(self, rec: bank.BankPayment, ctx: FileContext) -> dict[str, Any]:
+    def _row(self, rec: bank.BankPayment) -> tuple[Any, ...]:
         amount = rec.amount or 0
         commission = rec.commission if rec.commission is not None else 0
         transfer = rec.transfer if rec.transfer is not None else amount - commission
-        return {
-            "op_date": rec.op_date or self.order_hint or self.today,
-            "op_time": rec.op_time,
-            "branch": rec.branch,
-            "payer": rec.payer,
-            "address": "" if rec.address.strip().upper() == "НД" else rec.address,
-            "kind": "payment",
-            "transfer": transfer,
-            "commission": commission,
-        }
+        return (
+            rec.op_date or self.order_hint or self.today,
+            rec.op_time,
+            rec.branch,
+            rec.payer,
+            "" if rec.address.strip().upper() == "НД" else rec.address,
+            "payment",
+            transfer,
+            commission,
+        )
+
+    def _has_reading(self, rec: bank.BankPayment) -> bool:
+        return bool(rec.readings) and rec.op_date is not None
 
     def _readings(
         self, rec: bank.BankPayment, account_id: int, ctx: FileContext, meters: _Meters
@@ -417,7 +448,6 @@ class PostLoader(_PaymentLoader):
 
     def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
         self.agent_id, self.agent_code = resolve_agent(conn, self.sender, self.default_agent)
-        _custom_plans(conn)
         parsed = post.parse(self.path, self.name, center_inn=self.center_inn)
         batch: list[post.PostPayment] = []
         for rec in parsed:
@@ -434,19 +464,21 @@ class PostLoader(_PaymentLoader):
     def _op_id(self, rec: post.PostPayment) -> str | None:
         return rec.operation_id
 
-    def _row(self, rec: post.PostPayment, ctx: FileContext) -> dict[str, Any]:
+    def _row(self, rec: post.PostPayment) -> tuple[Any, ...]:
         address = ", ".join(x for x in (rec.street, rec.house, rec.flat) if x.strip())
-        return {
-            "op_date": rec.getd
-            or (rec.batch.oper_date if rec.batch.oper_date != dt.date.min else self.today),
-            "op_time": None,
-            "branch": rec.batch.ops,
-            "payer": rec.fio,
-            "address": address,
-            "kind": "penalty" if rec.is_penalty else "payment",
-            "transfer": rec.amount,
-            "commission": 0,
-        }
+        return (
+            rec.getd or (rec.batch.oper_date if rec.batch.oper_date != dt.date.min else self.today),
+            None,
+            rec.batch.ops,
+            rec.fio,
+            address,
+            "penalty" if rec.typep == "02" else "payment",
+            rec.amount,
+            0,
+        )
+
+    def _has_reading(self, rec: post.PostPayment) -> bool:
+        return rec.num2 is not None and rec.getd is not None
 
     def _readings(
         self, rec: post.PostPayment, account_id: int, ctx: FileContext, meters: _Meters
