@@ -554,16 +554,21 @@ def bill_period(
     districts: Sequence[int] | None = None,
     progress: ProgressFn | None = None,
 ) -> BillReport:
-    """Bill ``period`` for every account (of ``districts``, when given) in one transaction."""
+    """Bill ``period`` for every account (of ``districts``, when given) in one transaction.
+
+    Without ``districts`` the store is billed district by district inside the same transaction, so
+    memory stays bounded by the largest district (the result equals a single pass: buildings, and
+    with them КР на СОИ shares, never cross districts).
+    """
     report = BillReport(period=period, engine=calc_engine, districts=list(districts) if districts else None)
     say = progress or (lambda _msg: None)
     eng: Any = calc_engine
+    for kind in ("regular", "recalculation", "reduction", "penalty", "benefit"):
+        report.lines[kind] = 0
+        report.totals_kop[kind] = 0
     with db.begin() as conn:
         ensure_open(conn, period)
         ref = load_ref(conn, period)
-        say("лицевые счета и жильцы")
-        scope = load_scope(conn, period, districts)
-        report.accounts = len(scope.account)
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         run_id = conn.execute(
             insert(m.CalcRun).values(
@@ -574,103 +579,123 @@ def bill_period(
                 started_at=started,
             )
         ).inserted_primary_key[0]  # type: ignore[index]
-        say("входные данные начислений")
-        main, vod, soi = assemble_charges(conn, period, ref, scope, districts)
-        lines: list[tuple[Any, ...]] = []
-        say("начисления (движок)")
-        charged: dict[tuple[int, int], int] = {}
-        volumes: dict[tuple[int, str], int] = {}  # (building, resource code) → Σ individual volume_x6
-        acc_vol: dict[tuple[int, int], int] = {}  # (account, service) → volume_x6
-        idx = scope.index()
-
-        def take(batch: Rows) -> dict[str, np.ndarray] | None:
-            if not len(batch):
-                return None
-            out = calc.compute_charges(batch.arrays(), engine=eng)
-            for j in range(len(out["amount_kop"])):
-                acc, svc = int(out["account_id"][j]), int(out["service_id"][j])
-                amount = int(out["amount_kop"][j])
-                applied = Method(int(out["method_applied"][j]))
-                comp = int(out["component"][j])
-                code = ref.svc_code[svc]
-                is_soi = applied is Method.SOI
-                lines.append(
-                    (
-                        period,
-                        acc,
-                        svc,
-                        int(out["provider_id"][j]),
-                        "regular",
-                        "" if is_soi or comp == 0 else f"z{comp}",
-                        0,
-                        "",
-                        _reason(applied, int(out["coef_x4"][j])),
-                        METHOD_NAMES[applied]
-                        if not (applied is Method.NORM and int(out["coef_x4"][j]) != 10_000)
-                        else "norm_x15",
-                        _dec(int(out["volume_x6"][j]), 6),
-                        _dec(int(out["tariff_x4"][j]), 4),
-                        _dec(int(out["norm_x6"][j]), 6) if int(out["norm_x6"][j]) else None,
-                        _dec(int(out["coef_x4"][j]), 4) if int(out["coef_x4"][j]) != 10_000 else None,
-                        _dec(int(out["person_days"][j]) * 10_000 // days_in_month(period), 4)
-                        if applied in (Method.NORM, Method.AVERAGE)
-                        else None,
-                        _dec(int(out["area_x4"][j]) // 100, 2) if int(out["area_x4"][j]) else None,
-                        amount,
-                        run_id,
-                    )
-                )
-                charged[(acc, svc)] = charged.get((acc, svc), 0) + amount
-                if not is_soi:
-                    vol = int(out["volume_x6"][j])
-                    acc_vol[(acc, svc)] = acc_vol.get((acc, svc), 0) + vol
-                    b = int(scope.building[idx[acc]])
-                    volumes[(b, code)] = volumes.get((b, code), 0) + vol
-            return out
-
-        take(main)
-        hvs, gvs = ref.svc_id.get("HVS"), ref.svc_id.get("GVS")
-        if len(vod):
-            cols = vod.cols
-            vols = [acc_vol.get((a, hvs), 0) + acc_vol.get((a, gvs), 0) for a in cols["account_id"]]  # type: ignore[arg-type]
-            cols["volume_x6"] = vols
-            take(vod)
-        if len(soi):
-            cols = soi.cols
-            cols["indiv_volume_x6"] = [
-                volumes.get((b, SOI_OF[ref.svc_code[s]]), 0)
-                for b, s in zip(cols["component"], cols["service_id"], strict=True)
-            ]
-            cols["component"] = [0] * len(cols["component"])
-            take(soi)
-        say("льготы, качество, перерасчёты")
-        lines += _benefit_lines(conn, period, ref, scope, charged, districts, eng, run_id)
-        lines += _quality_lines(conn, period, ref, scope, charged, districts, eng, run_id)
-        lines += _absence_lines(conn, period, ref, scope, districts, eng, run_id)
-        say("пени")
-        lines += _penalty_lines(conn, period, ref, scope, districts, eng, run_id)
-        say("запись начислений")
-        acc_ids = scope.account.tolist()
-        _delete_period_lines(conn, period, districts)
-        bulk_insert(conn, m.ChargeLine.__table__, LINE_COLUMNS, lines, prepared=True)
-        say("сальдо")
-        write_balances(conn, period, acc_ids, districts)
-        for kind in ("regular", "recalculation", "reduction", "penalty", "benefit"):
-            report.lines[kind] = 0
-            report.totals_kop[kind] = 0
-        for line in lines:
-            report.lines[line[4]] += 1
-            report.totals_kop[line[4]] += line[16]
+        parts: list[Sequence[int]] = (
+            [list(districts)]
+            if districts is not None
+            else [[int(d)] for d in conn.scalars(select(m.District.id).order_by(m.District.id))]
+        )
+        for part in parts:
+            _bill_part(conn, period, ref, part, eng, int(run_id), report, say)
         conn.execute(
             update(m.CalcRun)
             .where(m.CalcRun.id == run_id)
             .values(
                 finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                lines=len(lines),
+                lines=sum(report.lines.values()),
                 total_kop=report.total_kop,
             )
         )
     return report
+
+
+def _bill_part(
+    conn: Connection,
+    period: int,
+    ref: Ref,
+    districts: Sequence[int],
+    eng: Any,
+    run_id: int,
+    report: BillReport,
+    say: ProgressFn,
+) -> None:
+    """Charges, benefits, reductions, recalculations, penalties and balances of one partition."""
+    say("лицевые счета и жильцы")
+    scope = load_scope(conn, period, districts)
+    report.accounts += len(scope.account)
+    say("входные данные начислений")
+    main, vod, soi = assemble_charges(conn, period, ref, scope, districts)
+    lines: list[tuple[Any, ...]] = []
+    say("начисления (движок)")
+    charged: dict[tuple[int, int], int] = {}
+    volumes: dict[tuple[int, str], int] = {}  # (building, resource code) → Σ individual volume_x6
+    acc_vol: dict[tuple[int, int], int] = {}  # (account, service) → volume_x6
+    idx = scope.index()
+
+    def take(batch: Rows) -> dict[str, np.ndarray] | None:
+        if not len(batch):
+            return None
+        out = calc.compute_charges(batch.arrays(), engine=eng)
+        for j in range(len(out["amount_kop"])):
+            acc, svc = int(out["account_id"][j]), int(out["service_id"][j])
+            amount = int(out["amount_kop"][j])
+            applied = Method(int(out["method_applied"][j]))
+            comp = int(out["component"][j])
+            code = ref.svc_code[svc]
+            is_soi = applied is Method.SOI
+            lines.append(
+                (
+                    period,
+                    acc,
+                    svc,
+                    int(out["provider_id"][j]),
+                    "regular",
+                    "" if is_soi or comp == 0 else f"z{comp}",
+                    0,
+                    "",
+                    _reason(applied, int(out["coef_x4"][j])),
+                    METHOD_NAMES[applied]
+                    if not (applied is Method.NORM and int(out["coef_x4"][j]) != 10_000)
+                    else "norm_x15",
+                    _dec(int(out["volume_x6"][j]), 6),
+                    _dec(int(out["tariff_x4"][j]), 4),
+                    _dec(int(out["norm_x6"][j]), 6) if int(out["norm_x6"][j]) else None,
+                    _dec(int(out["coef_x4"][j]), 4) if int(out["coef_x4"][j]) != 10_000 else None,
+                    _dec(int(out["person_days"][j]) * 10_000 // days_in_month(period), 4)
+                    if applied in (Method.NORM, Method.AVERAGE)
+                    else None,
+                    _dec(int(out["area_x4"][j]) // 100, 2) if int(out["area_x4"][j]) else None,
+                    amount,
+                    run_id,
+                )
+            )
+            charged[(acc, svc)] = charged.get((acc, svc), 0) + amount
+            if not is_soi:
+                vol = int(out["volume_x6"][j])
+                acc_vol[(acc, svc)] = acc_vol.get((acc, svc), 0) + vol
+                b = int(scope.building[idx[acc]])
+                volumes[(b, code)] = volumes.get((b, code), 0) + vol
+        return out
+
+    take(main)
+    hvs, gvs = ref.svc_id.get("HVS"), ref.svc_id.get("GVS")
+    if len(vod):
+        cols = vod.cols
+        vols = [acc_vol.get((a, hvs), 0) + acc_vol.get((a, gvs), 0) for a in cols["account_id"]]  # type: ignore[arg-type]
+        cols["volume_x6"] = vols
+        take(vod)
+    if len(soi):
+        cols = soi.cols
+        cols["indiv_volume_x6"] = [
+            volumes.get((b, SOI_OF[ref.svc_code[s]]), 0)
+            for b, s in zip(cols["component"], cols["service_id"], strict=True)
+        ]
+        cols["component"] = [0] * len(cols["component"])
+        take(soi)
+    say("льготы, качество, перерасчёты")
+    lines += _benefit_lines(conn, period, ref, scope, charged, districts, eng, run_id)
+    lines += _quality_lines(conn, period, ref, scope, charged, districts, eng, run_id)
+    lines += _absence_lines(conn, period, ref, scope, districts, eng, run_id)
+    say("пени")
+    lines += _penalty_lines(conn, period, ref, scope, districts, eng, run_id)
+    say("запись начислений")
+    acc_ids = scope.account.tolist()
+    _delete_period_lines(conn, period, districts)
+    bulk_insert(conn, m.ChargeLine.__table__, LINE_COLUMNS, lines, prepared=True)
+    say("сальдо")
+    write_balances(conn, period, acc_ids, districts)
+    for line in lines:
+        report.lines[line[4]] += 1
+        report.totals_kop[line[4]] += line[16]
 
 
 def _reason(method: Method, coef_x4: int) -> str:
