@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, select, text
 
+from hub.billing.bill import LINE_COLUMNS
 from hub.store import models as m
 from hub.store.db import bulk_insert
 
@@ -394,30 +395,10 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                         )
                     )
                     charged[key][4] += amt
-        cl_cols = (
-            "period",
-            "account_id",
-            "service_id",
-            "provider_id",
-            "kind",
-            "component",
-            "corrected_period",
-            "reason_code",
-            "reason",
-            "method",
-            "volume",
-            "tariff",
-            "norm",
-            "coefficient",
-            "persons",
-            "area",
-            "amount_kop",
-            "calc_run_id",
-        )
         bulk_insert(
             conn,
             m.ChargeLine.__table__,
-            cl_cols,
+            LINE_COLUMNS,
             (
                 (*row[:10], *(None if v is None else str(v) for v in row[10:16]), row[16], run_id)
                 for row in lines
