@@ -12,7 +12,19 @@ set -eu
 
 SSHD=/usr/sbin/sshd
 
+# Privilege-separation directory: apt does not create it on a machine without systemd, and sshd
+# refuses to start without it.
+privsep_dir() {
+    [ -d /run/sshd ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        mkdir -p /run/sshd
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n mkdir -p /run/sshd
+    fi
+}
+
 if [ -x "$SSHD" ] && command -v ssh-keygen >/dev/null 2>&1; then
+    privsep_dir || echo "ensure_sshd: не удалось создать /run/sshd / could not create /run/sshd" >&2
     exit 0
 fi
 

@@ -66,8 +66,10 @@ _LIVE_LOCK = threading.Lock()
 
 def ensure_sshd_installed() -> str:
     """Return the sshd binary path, installing openssh-server via scripts/ensure_sshd.sh if needed."""
-    if os.access(SSHD_BIN, os.X_OK) and shutil.which("ssh-keygen"):
+    if os.access(SSHD_BIN, os.X_OK) and shutil.which("ssh-keygen") and os.path.isdir("/run/sshd"):
         return SSHD_BIN
+    # installs openssh-server if missing; creates the privilege-separation directory /run/sshd,
+    # which apt does not create on a machine without systemd
     proc = subprocess.run(["sh", str(ENSURE_SCRIPT)], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not os.access(SSHD_BIN, os.X_OK):
         raise RuntimeError(

@@ -14,7 +14,7 @@ one meter is a warning and is dropped.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from connectors.formats import bank, post
-from connectors.formats.common import FileError, Problem
+from connectors.formats.common import FastRows, FileError, Problem
 from connectors.formats.protocol import ErrorCode, ErrorKind
-from hub.ingest.common import BATCH, FileContext, lookup_accounts, select_in, sqlite_ready
+from hub.ingest.common import FileContext, lookup_accounts, select_in, sqlite_ready
 from hub.ingest.common import write_rows as bulk_insert  # COPY on PostgreSQL; rows prepared on SQLite
 from hub.store import models as m
 
@@ -106,11 +106,11 @@ class _PaymentLoader:
     def _synthetic_id(self, line_no: int) -> str:
         return f"ERR:{self.sha256[:16]}:{line_no}"
 
-    def _accounts_of(self, conn: Connection, batch: list[Any]) -> dict[str, tuple[int, str]]:
-        """Accounts of the batch's numbers. Found accounts are kept for the whole file (the load
-        does not change ``accounts``), so a batch only asks the store about numbers not seen yet."""
+    def _accounts_of(self, conn: Connection, numbers: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Accounts of the batch's (stripped) numbers. Found accounts are kept for the whole file
+        (the load does not change ``accounts``), so a batch only asks about numbers not seen yet."""
         known = self._known_accounts
-        wanted = {n for n in (r.account.strip() for r in batch) if n and n not in known}
+        wanted = {n for n in numbers if n and n not in known}
         if wanted:
             known.update(lookup_accounts(conn, wanted))
         return known
@@ -130,7 +130,7 @@ class _PaymentLoader:
     def _flush(self, conn: Connection, ctx: FileContext, batch: list[Any]) -> None:
         if not batch:
             return
-        accounts = self._accounts_of(conn, batch)
+        accounts = self._accounts_of(conn, (r.account.strip() for r in batch))
         op_ids = [self._op_id(r) for r in batch]
         loaded = self._loaded_ops(conn, [k for k in op_ids if k])
         # meters only for the accounts of lines that carry a reading
@@ -232,6 +232,103 @@ class _PaymentLoader:
         )
         meters.write(ctx, self.source)
 
+    def _run_chunks(self, conn: Connection, ctx: FileContext, parsed: Any) -> None:
+        """Load a parsed file block by block: fast rows column-wise, other lines as records."""
+        for chunk in parsed.chunks():
+            if self.order_hint is None:
+                self.order_hint = getattr(parsed, "order_date_hint", None)
+            if chunk.slow:
+                self._flush(conn, ctx, chunk.slow)
+            if chunk.fast is not None and len(chunk.fast):
+                self._flush_fast(conn, ctx, chunk.fast)
+
+    def _fast_columns(self, cols: dict[str, list[Any]]) -> tuple[list[Any], ...]:
+        """(op ids, op dates, op times, branches, payers, addresses, kinds, transfers, commissions)
+        of fast rows, column-wise."""
+        raise NotImplementedError
+
+    def _flush_fast(self, conn: Connection, ctx: FileContext, rows: FastRows) -> None:
+        """Fast rows (no parser problems, no meter readings): the store checks and the
+        ``payments`` rows of a block, column by column where possible."""
+        cols = rows.cols
+        n = len(rows)
+        numbers = [a.strip() for a in cols["account"]]
+        accounts = self._accounts_of(conn, set(numbers))
+        op_ids, op_dates, op_times, branches, payers, addresses, kinds, transfers, commissions = (
+            self._fast_columns(cols)
+        )
+        loaded = self._loaded_ops(conn, op_ids)
+        ctx.lines_total += n
+        iso = conn.dialect.name == "sqlite"
+        if iso:
+            days = {d: d.isoformat() for d in set(op_dates)}
+            op_dates = [days[d] for d in op_dates]
+            times = {t: t.isoformat() for t in set(op_times) if t is not None}
+            op_times = [times.get(t) for t in op_times]  # type: ignore[arg-type]
+        agent_id, file_id = self.agent_id, ctx.file_id
+        line_nos, raws, amounts, periods = cols["line_no"], cols["raw"], cols["amount"], cols["period"]
+        period_ints = {p: p.year * 100 + p.month for p in set(periods)}
+        payments: list[tuple[Any, ...]] = []
+        loaded_kop = unidentified_kop = rejected = 0
+        for i in range(n):
+            op_id, number, amount = op_ids[i], numbers[i], amounts[i]
+            if op_id in loaded:
+                ctx.add(
+                    [
+                        ctx.line_error(
+                            ErrorCode.DUPLICATE_LOADED,
+                            line_nos[i],
+                            self._key_field,
+                            f"операция {op_id}",
+                            raws[i],
+                        )
+                    ]
+                )
+                rejected += 1
+                ctx.bump("duplicate_lines")
+                continue
+            acc = accounts.get(number)
+            if acc is not None and acc[1] == "open":
+                loaded_kop += amount
+                account_id, unidentified, status = acc[0], False, "new"
+            else:
+                code = ErrorCode.ACCOUNT_UNKNOWN if acc is None else ErrorCode.ACCOUNT_CLOSED
+                ctx.add([ctx.line_error(code, line_nos[i], self._account_field, f"«{number}»", raws[i])])
+                rejected += 1
+                unidentified_kop += amount
+                account_id, unidentified, status = None, True, "unidentified"
+            if len(op_id) > 40:
+                op_id = self._synthetic_id(line_nos[i])
+            payments.append(
+                (
+                    agent_id,
+                    file_id,
+                    line_nos[i],
+                    op_id,
+                    op_dates[i],
+                    op_times[i],
+                    branches[i],
+                    account_id,
+                    number[:20],
+                    payers[i],
+                    addresses[i],
+                    period_ints[periods[i]],
+                    kinds[i],
+                    amount,
+                    transfers[i],
+                    commissions[i],
+                    unidentified,
+                    status,
+                )
+            )
+        ctx.lines_rejected += rejected
+        ctx.amount_loaded += loaded_kop
+        ctx.amount_unidentified += unidentified_kop
+        ids = ctx.ids.take("payments", len(payments))
+        bulk_insert(
+            conn, m.Payment.__table__, PAYMENT_COLUMNS, [(i, *p) for i, p in zip(ids, payments, strict=True)]
+        )
+
     _key_field = ""
     _account_field = ""
 
@@ -329,15 +426,7 @@ class BankLoader(_PaymentLoader):
         self.services = _service_ids(conn)
         parsed = bank.parse(self.path, self.name, today=self.today)
         self.order_hint = None
-        batch: list[bank.BankPayment] = []
-        for rec in parsed:
-            if self.order_hint is None:
-                self.order_hint = parsed.order_date_hint
-            batch.append(rec)
-            if len(batch) >= BATCH:
-                self._flush(conn, ctx, batch)
-                batch = []
-        self._flush(conn, ctx, batch)
+        self._run_chunks(conn, ctx, parsed)
         errors = list(parsed.file_errors)
         c = parsed.control
         ctx.control_sum = c.amount if c is not None else parsed.sums["amount"]
@@ -365,6 +454,20 @@ class BankLoader(_PaymentLoader):
 
     def _op_id(self, rec: bank.BankPayment) -> str | None:
         return rec.op_id.strip() or None
+
+    def _fast_columns(self, cols: dict[str, list[Any]]) -> tuple[list[Any], ...]:
+        n = len(cols["line_no"])
+        return (
+            [o.strip() for o in cols["op_id"]],
+            cols["op_date"],
+            cols["op_time"],
+            [b[:20] if b else None for b in cols["branch"]],
+            [p[:150] if p else None for p in cols["payer"]],
+            [None if not a or a.strip().upper() == "НД" else a[:200] for a in cols["address"]],
+            ["payment"] * n,
+            cols["transfer"],
+            cols["commission"],
+        )
 
     def _row(self, rec: bank.BankPayment) -> tuple[Any, ...]:
         amount = rec.amount or 0
@@ -449,13 +552,8 @@ class PostLoader(_PaymentLoader):
     def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
         self.agent_id, self.agent_code = resolve_agent(conn, self.sender, self.default_agent)
         parsed = post.parse(self.path, self.name, center_inn=self.center_inn)
-        batch: list[post.PostPayment] = []
-        for rec in parsed:
-            batch.append(rec)
-            if len(batch) >= BATCH:
-                self._flush(conn, ctx, batch)
-                batch = []
-        self._flush(conn, ctx, batch)
+        self.order_hint = None
+        self._run_chunks(conn, ctx, parsed)
         ctx.control_sum = parsed.total_kop
         if parsed.header is not None:
             self.file_date = parsed.header.file_date
@@ -463,6 +561,26 @@ class PostLoader(_PaymentLoader):
 
     def _op_id(self, rec: post.PostPayment) -> str | None:
         return rec.operation_id
+
+    def _fast_columns(self, cols: dict[str, list[Any]]) -> tuple[list[Any], ...]:
+        n = len(cols["line_no"])
+        days = {d: f"{d.day:02d}{d.month:02d}{d.year:04d}" for d in set(cols["getd"])}
+        batches = cols["batch"]
+        ops = [b.ops for b in batches]
+        return (
+            [f"{o}-{days[d]}-{k:010d}" for o, d, k in zip(ops, cols["getd"], cols["num1"], strict=True)],
+            cols["getd"],
+            [None] * n,
+            ops,
+            [f[:150] if f else None for f in cols["fio"]],
+            [
+                ", ".join(x for x in parts if x.strip())[:200] or None
+                for parts in zip(cols["street"], cols["house"], cols["flat"], strict=True)
+            ],
+            ["penalty" if t == "02" else "payment" for t in cols["typep"]],
+            cols["amount"],
+            [0] * n,
+        )
 
     def _row(self, rec: post.PostPayment) -> tuple[Any, ...]:
         address = ", ".join(x for x in (rec.street, rec.house, rec.flat) if x.strip())
