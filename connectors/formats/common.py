@@ -773,6 +773,12 @@ class FastRows:
             src = columns[name]
             dst.extend(src if keep is None else [src[i] for i in keep])
 
+    def append(self, other: FastRows) -> None:
+        """Append the rows of another block (same format)."""
+        for name, dst in self.cols.items():
+            dst.extend(other.cols[name])
+        self.total_kop += other.total_kop
+
     def record(self, i: int) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 

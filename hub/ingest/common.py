@@ -10,11 +10,14 @@ parser's own ones and the store checks (same error codes, see ``connectors/forma
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ __all__ = [
     "file_sha256",
     "lookup_accounts",
     "period_int",
+    "prefetch",
     "select_in",
     "write_rows",
 ]
@@ -180,6 +184,7 @@ def select_in(
     *,
     params: Sequence[Any] = (),
     array_type: str = "text",
+    growing: bool = False,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` whose ``{values}`` placeholder is replaced by a test against a whole list,
     in one statement on the driver's cursor (no SQLAlchemy compilation, no 1 000-parameter
@@ -193,7 +198,12 @@ def select_in(
     the table as it is now — a generic plan made while ``payments`` was still small (a sequential
     scan) would otherwise stay for the whole file while the transaction fills the table. (Setting
     ``plan_cache_mode = force_custom_plan`` for the transaction does the same but also re-plans
-    the foreign-key checks of every row written, which made the COPYs 2.5× slower.)"""
+    the foreign-key checks of every row written, which made the COPYs 2.5× slower.) ``growing``:
+    the table is being filled by this transaction and has no statistics for its new rows, so even
+    a fresh plan may be a sequential scan (seen: a look-up of 5 operation ids took 80 ms once
+    200,000 payments were in, and grew with every batch); sequential scans are switched off for
+    this one statement (``SET LOCAL``, restored right after) — the look-ups are by a unique or
+    leading index key."""
     vals = list(values)
     if not vals:
         return []
@@ -202,8 +212,14 @@ def select_in(
     if conn.dialect.name == "postgresql":
         query = sql.replace("?", "%s").replace("{values}", f"= ANY(%s::{array_type}[])")
         with raw.cursor() as cur:
-            cur.execute(query, (*params, vals), prepare=False)
-            return [tuple(r) for r in cur.fetchall()]
+            if growing:
+                cur.execute("SET LOCAL enable_seqscan = off")
+            try:
+                cur.execute(query, (*params, vals), prepare=False)
+                return [tuple(r) for r in cur.fetchall()]
+            finally:
+                if growing:
+                    cur.execute("SET LOCAL enable_seqscan = on")
     if conn.dialect.name == "sqlite":
         query = sql.replace("{values}", "IN (SELECT value FROM json_each(?))")
         cur = raw.cursor()
@@ -260,6 +276,48 @@ def write_rows(conn: Connection, table: Any, columns: Sequence[str], rows: Itera
             copy.write_row(row)
             count += 1
     return count
+
+
+def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, up to ``depth`` items ahead: the parser reads and
+    checks the next block while this thread waits for the database to take the previous one
+    (COPY on PostgreSQL, SQLite's inserts — both release the GIL). Exceptions of the producer are
+    raised here; leaving the loop early (an error while writing) stops the producer."""
+    done = object()
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((None, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((None, done))
+        except BaseException as exc:  # handed over to the consumer
+            q.put((exc, None))
+
+    worker = threading.Thread(target=produce, name="unipay-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            exc, item = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            worker.join(0.05)
 
 
 def db_text(value: str) -> str:

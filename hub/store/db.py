@@ -24,6 +24,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # 256 MiB page cache instead of SQLite's 2 MiB: loading a million payments touches the pages
+    # of five indexes all over; with 2 MiB every insert went back to the OS for its pages
+    # (allocated only as used)
+    cur.execute("PRAGMA cache_size=-262144")
     cur.close()
 
 

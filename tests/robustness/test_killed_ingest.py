@@ -22,7 +22,7 @@ from tests.robustness.helpers import TODAY, totals, write_bank
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "6234000011_40702810900000001234_10112026_001.txt"
-LINES = 12_000  # several blocks of lines (connectors.formats.common.iter_line_blocks: 256 KiB)
+LINES = 25_000  # two batches of payments (hub.ingest.payments.FAST_BATCH = 20,000)
 
 
 def _idle_in_transaction(engine_url: str, dbname: str) -> int:
@@ -54,7 +54,7 @@ def test_sigkill_inside_the_transaction_leaves_the_store_unchanged(
     marker = tmp_path / "stalled"
     env = {
         **os.environ,
-        "UNIPAY_TEST_STALL_AFTER": "2",
+        "UNIPAY_TEST_STALL_AFTER": "1",
         "UNIPAY_TEST_STALL_MARKER": str(marker),
         "PYTHONPATH": str(ROOT),
     }
@@ -75,7 +75,7 @@ def test_sigkill_inside_the_transaction_leaves_the_store_unchanged(
             if time.monotonic() > deadline:
                 pytest.fail("driver did not reach the stall point in 120 s")
             time.sleep(0.05)
-        inside = int(marker.read_text())  # two blocks of payments written inside the open transaction
+        inside = int(marker.read_text())  # a batch of payments written inside the open transaction
         assert 0 < inside < LINES
         if engine.dialect.name == "postgresql":
             assert _idle_in_transaction(url, engine.url.database or "") == 1
