@@ -272,7 +272,21 @@ class BankFile(ParsedFile[BankPayment]):
                         joined = b"\n".join(raw for _, raw in block).decode(ENCODING)  # type: ignore[misc]
                         if not has_control_chars(joined):
                             texts = joined.split("\n")
-                run: list[tuple[int, str, list[str]]] = []
+                if (
+                    texts is not None
+                    and self.fast_path
+                    and not (self._control_seen_at or self._ended)
+                    and not joined.startswith("=")
+                    and "\n=" not in joined
+                ):  # the usual block: payment lines only — split and checked at once
+                    rows = [t.split(";") for t in texts]
+                    if set(map(len, rows)) == {MIN_FIELDS}:
+                        self._fast_run([ln for ln, _ in block], texts, rows, fast, slow)
+                        yield Chunk(fast, slow)
+                        continue
+                run_lines: list[int] = []
+                run_texts: list[str] = []
+                run_rows: list[list[str]] = []
                 stop = False
                 for i, (line_no, raw) in enumerate(block):
                     if texts is not None and self.fast_path and not (self._control_seen_at or self._ended):
@@ -280,19 +294,21 @@ class BankFile(ParsedFile[BankPayment]):
                         if text[:1] != "=":
                             fields = text.split(";")
                             if len(fields) == MIN_FIELDS:
-                                run.append((line_no, text, fields))
+                                run_lines.append(line_no)
+                                run_texts.append(text)
+                                run_rows.append(fields)
                                 continue
-                    if run:
-                        self._fast_run(run, fast, slow)
-                        run = []
+                    if run_lines:
+                        self._fast_run(run_lines, run_texts, run_rows, fast, slow)
+                        run_lines, run_texts, run_rows = [], [], []
                     rec = self._line(line_no, raw)
                     if rec is not None:
                         slow.append(rec)
                     if raw is None or self._too_many_errors:
                         stop = True
                         break
-                if run:
-                    self._fast_run(run, fast, slow)
+                if run_lines:
+                    self._fast_run(run_lines, run_texts, run_rows, fast, slow)
                 yield Chunk(fast, slow)
                 if stop:
                     break
@@ -375,14 +391,18 @@ class BankFile(ParsedFile[BankPayment]):
             self._dups.add(rec.op_id, rec.line_no)
 
     def _fast_run(
-        self, run: list[tuple[int, str, list[str]]], fast: _BankRows, slow: list[BankPayment]
+        self,
+        line_nos: list[int],
+        texts: list[str],
+        rows: list[list[str]],
+        fast: _BankRows,
+        slow: list[BankPayment],
     ) -> None:
         """Consecutive payment lines of 12 fields, checked column-wise. A line failing any check
         goes through :meth:`_payment` (which names the problem); the others become fast rows."""
-        n = len(run)
-        line_nos = [r[0] for r in run]
+        n = len(line_nos)
         (d_s, t_s, branch, cashier, op_id, account, payer, address, per_s, am_s, tr_s, co_s) = zip(
-            *(r[2] for r in run), strict=True
+            *rows, strict=True
         )
         bad = np.zeros(n, dtype=bool)
         dates, times, periods = self._dates, self._times, self._periods
@@ -430,8 +450,7 @@ class BankFile(ParsedFile[BankPayment]):
         if bad.any():
             keep: list[int] | None = np.flatnonzero(~bad).tolist()
             for i in np.flatnonzero(bad).tolist():
-                line_no, text, fields = run[i]
-                rec = self._payment(fields, line_no, text)
+                rec = self._payment(rows[i], line_nos[i], texts[i])
                 self._take_payment(rec)
                 slow.append(rec)
             slow.sort(key=lambda r: r.line_no)
@@ -455,7 +474,7 @@ class BankFile(ParsedFile[BankPayment]):
         fast.extend(
             {
                 "line_no": line_nos,
-                "raw": [r[1] for r in run],
+                "raw": texts,
                 "op_date": [d[0] if d else None for d in day],
                 "op_time": tm,
                 "branch": branch,

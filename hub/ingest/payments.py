@@ -309,8 +309,8 @@ class _PaymentLoader:
         columns: tuple[list[Any], ...],
         loaded: set[str],
     ) -> dict[str, Any]:
-        """The ``payments`` rows and the problems and totals of a batch of fast rows (nothing is
-        written or counted yet)."""
+        """The ``payments`` columns and the problems and totals of a batch of fast rows (nothing is
+        written or counted yet). Column-wise: a line's own loop runs only for its problems."""
         op_ids, op_dates, op_times, branches, payers, addresses, kinds, transfers, commissions = columns
         n = len(numbers)
         if ctx.conn.dialect.name == "sqlite":
@@ -318,77 +318,75 @@ class _PaymentLoader:
             op_dates = [days[d] for d in op_dates]
             times = {t: t.isoformat() for t in set(op_times) if t is not None}
             op_times = [times.get(t) for t in op_times]  # type: ignore[arg-type]
-        agent_id, file_id = self.agent_id, ctx.file_id
         line_nos, raws, amounts, periods = cols["line_no"], cols["raw"], cols["amount"], cols["period"]
         period_ints = {p: p.year * 100 + p.month for p in set(periods)}
-        payments: list[tuple[Any, ...]] = []
+        found = [accounts.get(x) for x in numbers]
+        account_ids = [a[0] if a is not None and a[1] == "open" else None for a in found]
         problems: list[Problem] = []
-        loaded_kop = unidentified_kop = rejected = duplicates = 0
-        for i in range(n):
-            op_id, number, amount = op_ids[i], numbers[i], amounts[i]
-            if op_id in loaded:
-                problems.append(
-                    ctx.line_error(
-                        ErrorCode.DUPLICATE_LOADED, line_nos[i], self._key_field, f"операция {op_id}", raws[i]
-                    )
-                )
-                rejected += 1
-                duplicates += 1
-                continue
-            acc = accounts.get(number)
-            if acc is not None and acc[1] == "open":
-                loaded_kop += amount
-                account_id, unidentified, status = acc[0], False, "new"
-            else:
-                code = ErrorCode.ACCOUNT_UNKNOWN if acc is None else ErrorCode.ACCOUNT_CLOSED
-                problems.append(
-                    ctx.line_error(code, line_nos[i], self._account_field, f"«{number}»", raws[i])
-                )
-                rejected += 1
-                unidentified_kop += amount
-                account_id, unidentified, status = None, True, "unidentified"
-            if len(op_id) > 40:
-                op_id = self._synthetic_id(line_nos[i])
-            payments.append(
-                (
-                    agent_id,
-                    file_id,
-                    line_nos[i],
-                    op_id,
-                    op_dates[i],
-                    op_times[i],
-                    branches[i],
-                    account_id,
-                    number[:20],
-                    payers[i],
-                    addresses[i],
-                    period_ints[periods[i]],
-                    kinds[i],
-                    amount,
-                    transfers[i],
-                    commissions[i],
-                    unidentified,
-                    status,
+        total = sum(amounts)
+        unidentified_kop = rejected = 0
+        dups = [i for i, op in enumerate(op_ids) if op in loaded] if loaded else []
+        skip = set(dups)
+        for i in dups:
+            problems.append(
+                ctx.line_error(
+                    ErrorCode.DUPLICATE_LOADED, line_nos[i], self._key_field, f"операция {op_ids[i]}", raws[i]
                 )
             )
+        if None in account_ids:
+            for i, acc_id in enumerate(account_ids):
+                if acc_id is None and i not in skip:
+                    code = ErrorCode.ACCOUNT_UNKNOWN if found[i] is None else ErrorCode.ACCOUNT_CLOSED
+                    problems.append(
+                        ctx.line_error(code, line_nos[i], self._account_field, f"«{numbers[i]}»", raws[i])
+                    )
+                    rejected += 1
+                    unidentified_kop += amounts[i]
+        dup_kop = sum(amounts[i] for i in dups)
+        if any(len(op) > 40 for op in op_ids):
+            op_ids = [
+                op if len(op) <= 40 else self._synthetic_id(ln)
+                for op, ln in zip(op_ids, line_nos, strict=True)
+            ]
+        unidentified = [a is None for a in account_ids]
+        columns_out = [
+            [self.agent_id] * n,
+            [ctx.file_id] * n,
+            line_nos,
+            op_ids,
+            op_dates,
+            op_times,
+            branches,
+            account_ids,
+            [x[:20] for x in numbers],
+            payers,
+            addresses,
+            [period_ints[p] for p in periods],
+            kinds,
+            amounts,
+            transfers,
+            commissions,
+            unidentified,
+            ["unidentified" if u else "new" for u in unidentified],
+        ]
+        if dups:
+            columns_out = [[v for i, v in enumerate(col) if i not in skip] for col in columns_out]
         return {
             "n": n,
-            "payments": payments,
+            "columns": columns_out,
             "problems": problems,
-            "rejected": rejected,
-            "duplicates": duplicates,
-            "loaded_kop": loaded_kop,
+            "rejected": rejected + len(dups),
+            "duplicates": len(dups),
+            "loaded_kop": total - unidentified_kop - dup_kop,
             "unidentified_kop": unidentified_kop,
         }
 
     def _fast_write(
         self, conn: Connection, ctx: FileContext, built: dict[str, Any], *, apply: bool = True
     ) -> None:
-        payments = built["payments"]
-        ids = ctx.ids.take("payments", len(payments))
-        bulk_insert(
-            conn, m.Payment.__table__, PAYMENT_COLUMNS, [(i, *p) for i, p in zip(ids, payments, strict=True)]
-        )
+        columns = built["columns"]
+        ids = ctx.ids.take("payments", len(columns[0]))
+        bulk_insert(conn, m.Payment.__table__, PAYMENT_COLUMNS, list(zip(ids, *columns, strict=True)))
         if apply:
             self._fast_apply(ctx, built)
 
