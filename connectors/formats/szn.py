@@ -3,6 +3,9 @@
 * 4.1 inbound ``BeneficiaryList`` (``SZN_BEN_*.xml``): :func:`parse` → :class:`SznBeneficiaryFile`
   yielding :class:`Beneficiary` records after the whole document passed the security checks, the
   XSD (``connectors/xsd/szn_beneficiaries.xsd``) and the header counts;
+  :func:`write_beneficiaries` / :func:`beneficiaries_bytes` write one from a
+  :class:`BeneficiaryHeader` and records: XSD-valid, header counts checked, laid out like the
+  spec sample (byte-equal to it for the same data);
 * 4.2 outbound ``ChargeReport`` (``SZN_CHG_*.xml``): :func:`write_charges` builds an XSD-valid
   document laid out like the spec sample (C14N-equal to it for the same data);
   :func:`parse_charges` reads one back (round trips, checks).
@@ -36,6 +39,7 @@ from .common import (
     RecordMeta,
     Source,
     SourceKind,
+    WriteSummary,
     format_decimal,
     format_money,
     open_dest,
@@ -55,6 +59,8 @@ __all__ = [
     "SznBeneficiaryFile",
     "parse",
     "parse_beneficiaries",
+    "beneficiaries_bytes",
+    "write_beneficiaries",
     "Debt",
     "ChargeService",
     "ChargeBeneficiary",
@@ -147,6 +153,23 @@ def _validate(tree: etree._ElementTree, xsd_name: str) -> list[tuple[int, str]]:
 def c14n(data: bytes) -> bytes:
     """Canonical XML (C14N 1.0, without comments) of a document, for comparisons."""
     return etree.tostring(safe_parse(data), method="c14n")
+
+
+def _sub(
+    parent: Any,
+    tag: str,
+    text: str | None = None,
+    tail: str | None = None,
+    attrs: dict[str, str] | None = None,
+) -> Any:
+    el = etree.SubElement(parent, _Q + tag)
+    for k, v in (attrs or {}).items():
+        el.set(k, v)
+    if text is not None:
+        el.text = text
+    if tail is not None:
+        el.tail = tail
+    return el
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +409,168 @@ def parse(
 parse_beneficiaries = parse
 
 
+_XSD_NS_RE = re.compile(r"\{" + re.escape(NS) + r"\}")
+# characters XML 1.0 cannot hold (lxml would refuse them with a message naming no field)
+_NOT_XML_RE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _need(value: Any, kind: type | tuple[type, ...], what: str, optional: bool = False) -> Any:
+    """``value`` if it has the Python type the writer formats (``None`` allowed if ``optional``)."""
+    if value is None and optional:
+        return None
+    wrong_date = kind is dt.date and isinstance(value, dt.datetime)
+    if not isinstance(value, kind) or isinstance(value, bool) or wrong_date:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValueError(f"{what}: expected {names}, got {value!r}")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    """A text value for the document: ``str`` without characters XML cannot hold."""
+    text: str = _need(value, str, what)
+    m = _NOT_XML_RE.search(text)
+    if m:
+        raise ValueError(f"{what}: character U+{ord(m.group()):04X} is not allowed in XML ({text!r})")
+    return text
+
+
+def _opt(value: Any, what: str) -> str | None:
+    return None if value is None else _str(value, what)
+
+
+def _date_text(value: Any, what: str) -> str:
+    day: dt.date = _need(value, dt.date, what)
+    return day.isoformat()
+
+
+def _build_beneficiary(parent: Any, b: Beneficiary) -> int:
+    """Append one ``Beneficiary`` laid out like the spec sample; returns its number of benefits."""
+    who = f"beneficiary {b.id}"
+    if b.snils is not None and not snils_is_valid(_str(b.snils, f"{who}: Snils")):
+        raise ValueError(f"{who}: Snils {b.snils!r} is not a valid СНИЛС (NNN-NNN-NNN CC, correct checksum)")
+    if not _need(b.benefits, (tuple, list), f"{who}: benefits"):
+        raise ValueError(f"{who}: no Benefit (the spec requires at least one)")
+    el = _sub(parent, "Beneficiary", "\n", "\n", {"id": b.id, "action": _str(b.action, f"{who}: action")})
+    if b.snils is not None:
+        _sub(el, "Snils", b.snils)
+    _sub(el, "LastName", _str(b.last_name, f"{who}: LastName"))
+    _sub(el, "FirstName", _str(b.first_name, f"{who}: FirstName"))
+    if _opt(b.middle_name, f"{who}: MiddleName") is not None:
+        _sub(el, "MiddleName", b.middle_name, "\n")
+    last = _sub(el, "BirthDate", _date_text(b.birth_date, f"{who}: BirthDate"))
+    if _opt(b.account, f"{who}: Account") is not None:
+        last = _sub(el, "Account", b.account)
+    last.tail = "\n"
+    a = _need(b.address, Address, f"{who}: Address")
+    ad = _sub(el, "Address", tail="\n")
+    for tag, value, optional in (
+        ("Settlement", a.settlement, False),
+        ("Street", a.street, False),
+        ("House", a.house, False),
+        ("Building", a.building, True),
+        ("Flat", a.flat, True),
+        ("Room", a.room, True),
+    ):
+        text = _opt(value, f"{who}: Address/{tag}") if optional else _str(value, f"{who}: Address/{tag}")
+        if text is not None:
+            _sub(ad, tag, text)
+    for x in b.benefits:
+        what = f"{who}, benefit {_need(x, Benefit, f'{who}: Benefit').code}"
+        attrs = {"code": _str(x.code, f"{what}: code"), "kind": _str(x.kind, f"{what}: kind")}
+        if x.name is not None:
+            attrs["name"] = _str(x.name, f"{what}: name")
+        attrs["dateFrom"] = _date_text(x.date_from, f"{what}: dateFrom")
+        if x.date_to is not None:
+            attrs["dateTo"] = _date_text(x.date_to, f"{what}: dateTo")
+            if x.date_to < x.date_from:
+                raise ValueError(f"{what}: dateTo {x.date_to} is before dateFrom {x.date_from}")
+        share = _need(x.share_percent, (Decimal, int), f"{what}: sharePercent", optional=True)
+        if share is not None:
+            attrs["sharePercent"] = format(Decimal(share), "f")
+        if _need(x.covered_persons, int, f"{what}: coveredPersons", optional=True) is not None:
+            attrs["coveredPersons"] = str(x.covered_persons)
+        _sub(el, "Benefit", tail="\n", attrs=attrs)
+    return len(b.benefits)
+
+
+def _xsd_problems(root: Any) -> list[str]:
+    """XSD errors of a built document, each prefixed with the beneficiary it is in."""
+    xsd = schema(BENEFICIARIES_XSD)
+    if xsd.validate(root):
+        return []
+    tree = root.getroottree()
+    problems = []
+    for e in xsd.error_log:
+        where = "Header"
+        for node in tree.xpath(e.path) if e.path else ():
+            ben = (
+                node if node.tag == _Q + "Beneficiary" else next(node.iterancestors(_Q + "Beneficiary"), None)
+            )
+            if ben is not None:
+                where = f"beneficiary {ben.get('id')}"
+        problems.append(f"{where}: {_XSD_NS_RE.sub('', e.message)}")
+    return problems
+
+
+def _beneficiaries_doc(
+    header: BeneficiaryHeader, beneficiaries: Iterable[Beneficiary]
+) -> tuple[bytes, WriteSummary]:
+    h = _need(header, BeneficiaryHeader, "header")
+    bens = list(beneficiaries)
+    seen: set[str] = set()
+    for b in bens:
+        _need(b, Beneficiary, "record")
+        if not _str(b.id, "Beneficiary/@id"):
+            raise ValueError(f"beneficiary {b.last_name} {b.first_name}: empty id")
+        if b.id in seen:
+            raise ValueError(f"beneficiary id {b.id!r} occurs more than once")
+        seen.add(b.id)
+    root = etree.Element(_Q + "BeneficiaryList", nsmap={None: NS})
+    root.text = "\n"
+    hd = _sub(root, "Header", tail="\n")
+    _sub(hd, "FileId", _str(h.file_id, "Header/FileId"))
+    _sub(hd, "SenderCode", _str(h.sender_code, "Header/SenderCode"))
+    _sub(hd, "SenderName", _str(h.sender_name, "Header/SenderName"), "\n")
+    _sub(hd, "Period", str(_need(h.period, Period, "Header/Period")))
+    created = _need(h.created_at, dt.datetime, "Header/CreatedAt")
+    _sub(hd, "CreatedAt", created.replace(microsecond=0).isoformat())
+    nben = sum(_build_beneficiary(root, b) for b in bens)
+    if (h.record_count, h.benefit_count) != (len(bens), nben):
+        raise ValueError(
+            f"header says RecordCount {h.record_count}, BenefitCount {h.benefit_count}; "
+            f"the records hold {len(bens)} beneficiaries and {nben} benefits"
+        )
+    _sub(hd, "RecordCount", str(len(bens)))
+    _sub(hd, "BenefitCount", str(nben))
+    problems = _xsd_problems(root)
+    if problems:
+        raise ValueError("generated BeneficiaryList is not XSD-valid: " + "; ".join(problems))
+    body = etree.tostring(root, encoding="unicode")
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+    return data, WriteSummary(len(bens), 0, {"benefits": nben})
+
+
+def beneficiaries_bytes(header: BeneficiaryHeader, beneficiaries: Iterable[Beneficiary]) -> bytes:
+    """The BeneficiaryList document (4.1) as UTF-8 bytes (LF), laid out like the spec sample
+    (byte-equal to it for the same data). Raises ``ValueError`` naming the beneficiary and field
+    if the records cannot make a valid document: not XSD-valid, a repeated or empty id, a СНИЛС
+    with a wrong checksum, dateTo < dateFrom, no Benefit, header counts that differ from the
+    records. ``CreatedAt`` is written to the second; ``sharePercent`` as the Decimal's plain text
+    (``Decimal("50")`` → ``50``, never an exponent)."""
+    return _beneficiaries_doc(header, beneficiaries)[0]
+
+
+def write_beneficiaries(
+    dst: str | IO[bytes], header: BeneficiaryHeader, beneficiaries: Iterable[Beneficiary]
+) -> WriteSummary:
+    """Write the BeneficiaryList (see :func:`beneficiaries_bytes`); nothing is written if it
+    raises. Returns ``count`` = beneficiaries, ``sums["benefits"]`` = benefits (no money)."""
+    data, summary = _beneficiaries_doc(header, beneficiaries)
+    with open_dest(dst) as out:
+        out.write(data)
+    return summary
+
+
 # --------------------------------------------------------------------------------------------
 # 4.2 charges reply
 # --------------------------------------------------------------------------------------------
@@ -454,23 +639,6 @@ def _area(value: Decimal) -> str:
     if q != value:
         raise ValueError(f"AreaTotal {value} has more than 2 decimals")
     return format(q, "f")
-
-
-def _sub(
-    parent: Any,
-    tag: str,
-    text: str | None = None,
-    tail: str | None = None,
-    attrs: dict[str, str] | None = None,
-) -> Any:
-    el = etree.SubElement(parent, _Q + tag)
-    for k, v in (attrs or {}).items():
-        el.set(k, v)
-    if text is not None:
-        el.text = text
-    if tail is not None:
-        el.tail = tail
-    return el
 
 
 def _build(report: ChargeReport, expected_ids: Iterable[str] | None) -> etree._Element:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lxml import etree
 from sqlalchemy import Engine, select
 
 from connectors.formats import bank, legacy_dbf, post, szn
@@ -188,17 +187,6 @@ def _post_file(out: Path, accounts: list[Any], per: Period, rng: Any, center: An
     return path
 
 
-def _q(tag: str) -> str:
-    return f"{{{szn.NS}}}{tag}"
-
-
-def _sub(parent: Any, tag: str, text: str | None = None, **attrs: str | None) -> Any:
-    el = etree.SubElement(parent, _q(tag), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _szn_file(conn: Any, out: Path, per: Period) -> Path:
     be, bf, a, pr, b = m.Beneficiary, m.Benefit, m.Account, m.Premises, m.Building
     rows = conn.execute(
@@ -241,68 +229,64 @@ def _szn_file(conn: Any, out: Path, per: Period) -> Path:
     ):
         benefits.setdefault(int(r[0]), []).append(r)
     file_id = f"SZN_BEN_{SZN_CODE}_{per.yyyymm}_001"
-    root = etree.Element(_q("BeneficiaryList"), nsmap={None: szn.NS})
-    h = _sub(root, "Header")
-    _sub(h, "FileId", file_id)
-    _sub(h, "SenderCode", SZN_CODE)
-    _sub(h, "SenderName", "УСЗН Октябрьского района")
-    _sub(h, "Period", str(per))
-    _sub(h, "CreatedAt", f"{per.year:04d}-{per.month:02d}-03T10:15:00")
-    count_el, benefit_count_el = _sub(h, "RecordCount"), _sub(h, "BenefitCount")
-    records = benefit_total = 0
+    records: list[szn.Beneficiary] = []
     for i, r in enumerate(rows):
-        el = _sub(root, "Beneficiary", id=r.external_id, action="CHANGE")
-        if r.snils and snils_is_valid(r.snils):
-            _sub(el, "Snils", r.snils)
-        _sub(el, "LastName", r.last_name)
-        _sub(el, "FirstName", r.first_name)
-        if r.middle_name:
-            _sub(el, "MiddleName", r.middle_name)
-        _sub(el, "BirthDate", r.birth_date.isoformat())
-        if i % 3 != 2:
-            _sub(el, "Account", r.number)
-        ad = _sub(el, "Address")
-        _sub(ad, "Settlement", r.settlement[:40])
-        _sub(ad, "Street", f"{r.street_type} {r.street}"[:40])
-        _sub(ad, "House", r.house[:10])
-        if r.korp:
-            _sub(ad, "Building", r.korp[:10])
-        if r.flat:
-            _sub(ad, "Flat", r.flat[:10])
-        for x in benefits.get(int(r.id), []):
-            _sub(
-                el,
-                "Benefit",
-                code=x.code,
-                kind=x.kind,
-                dateFrom=x.date_from.isoformat(),
-                dateTo=x.date_to.isoformat() if x.date_to else None,
-                sharePercent=format(x.share_percent.normalize(), "f")
-                if x.share_percent is not None
-                else None,
-                coveredPersons=str(x.covered_persons),
+        records.append(
+            szn.Beneficiary(
+                r.external_id,
+                "CHANGE",
+                r.snils if r.snils and snils_is_valid(r.snils) else None,
+                r.last_name,
+                r.first_name,
+                r.middle_name or None,
+                r.birth_date,
+                r.number if i % 3 != 2 else None,
+                szn.Address(
+                    r.settlement[:40],
+                    f"{r.street_type} {r.street}"[:40],
+                    r.house[:10],
+                    r.korp[:10] if r.korp else None,
+                    r.flat[:10] if r.flat else None,
+                ),
+                tuple(
+                    szn.Benefit(
+                        x.code,
+                        x.kind,
+                        x.date_from,
+                        x.date_to or None,
+                        share_percent=None if x.share_percent is None else x.share_percent.normalize(),
+                        covered_persons=x.covered_persons,
+                    )
+                    for x in benefits.get(int(r.id), [])
+                ),
             )
-            benefit_total += 1
-        records += 1
+        )
     # a person the city does not know: answered NOT_FOUND
-    el = _sub(root, "Beneficiary", id="999001", action="NEW")
-    _sub(el, "LastName", "Неизвестная")
-    _sub(el, "FirstName", "Ольга")
-    _sub(el, "MiddleName", "Ивановна")
-    _sub(el, "BirthDate", "1950-02-03")
-    ad = _sub(el, "Address")
-    _sub(ad, "Settlement", "г Рязань")
-    _sub(ad, "Street", "ул Несуществующая")
-    _sub(ad, "House", "999")
-    _sub(el, "Benefit", code="073", kind="EDK", dateFrom=per.first_day.isoformat(), sharePercent="50")
-    records += 1
-    benefit_total += 1
-    count_el.text, benefit_count_el.text = str(records), str(benefit_total)
-    xsd = szn.schema(szn.BENEFICIARIES_XSD)
-    xsd.assertValid(root)
-    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="utf-8") + b"\n"
+    records.append(
+        szn.Beneficiary(
+            "999001",
+            "NEW",
+            None,
+            "Неизвестная",
+            "Ольга",
+            "Ивановна",
+            dt.date(1950, 2, 3),
+            None,
+            szn.Address("г Рязань", "ул Несуществующая", "999"),
+            (szn.Benefit("073", "EDK", per.first_day, share_percent=Decimal(50)),),
+        )
+    )
+    header = szn.BeneficiaryHeader(
+        file_id,
+        SZN_CODE,
+        "УСЗН Октябрьского района",
+        per,
+        dt.datetime(per.year, per.month, 3, 10, 15),
+        len(records),
+        sum(len(ben.benefits) for ben in records),
+    )
     path = out / f"{file_id}.xml"
-    path.write_bytes(data)
+    szn.write_beneficiaries(str(path), header, records)
     return path
 
 

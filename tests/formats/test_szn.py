@@ -7,10 +7,19 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.formats import szn
-from connectors.formats.common import Period, snils_is_valid
-from tests.formats.helpers import SZN_BEN_SAMPLE, SZN_CHG_SAMPLE, codes, sample_bytes, sample_path
+from connectors.formats.common import Period, snils_checksum, snils_is_valid
+from tests.formats.helpers import (
+    PROPERTY,
+    SZN_BEN_SAMPLE,
+    SZN_CHG_SAMPLE,
+    codes,
+    sample_bytes,
+    sample_path,
+)
 
 TODAY = dt.date(2025, 3, 20)
 BEN = sample_bytes(SZN_BEN_SAMPLE)
@@ -139,6 +148,217 @@ def test_schema_error_names_line() -> None:
 def test_too_large() -> None:
     _, result = run(BEN, max_bytes=100)
     assert codes(result.file_errors) == ["F023"]
+
+
+# ------------------------------------------------------------------------------ 4.1 writer
+
+
+def _sample_records() -> tuple[szn.BeneficiaryHeader, list[szn.Beneficiary]]:
+    result = szn.parse(BEN, "ben.xml", today=TODAY)
+    recs = list(result)
+    assert result.ok and result.header is not None
+    return result.header, recs
+
+
+def test_beneficiaries_writer_matches_sample(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Sample → records + header → writer gives the sample back. The records keep everything
+    the sample holds (every optional element and attribute it uses: MiddleName, Account, Flat,
+    Benefit name/dateTo/sharePercent/coveredPersons; it has no comments or processing
+    instructions), so the whole document is compared: C14N-equal, and even byte-equal because the
+    writer uses the sample's line layout."""
+    header, recs = _sample_records()
+    data = szn.beneficiaries_bytes(header, recs)
+    assert szn.c14n(data) == szn.c14n(BEN)
+    assert data == BEN
+    assert szn.schema(szn.BENEFICIARIES_XSD).validate(szn.safe_parse(data))
+    path = tmp_path / SZN_BEN_SAMPLE
+    summary = szn.write_beneficiaries(str(path), header, iter(recs))
+    assert path.read_bytes() == BEN
+    assert (summary.count, summary.total_kop, summary.sums) == (2, 0, {"benefits": 3})
+
+
+_XML_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")) | st.sampled_from("\t\n\r&<>\"' "),
+    max_size=12,
+)
+_S40 = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")), min_size=1, max_size=40)
+_S10 = st.text(st.sampled_from("0123456789АБВабв/- "), max_size=10)
+_DAY = st.dates(dt.date(1920, 1, 1), dt.date(2025, 3, 20))
+
+
+@st.composite
+def _snils(draw: st.DrawFn) -> str:
+    digits = f"{draw(st.integers(1_001_999, 999_999_999)):09d}"
+    return f"{digits[:3]}-{digits[3:6]}-{digits[6:]} {snils_checksum(digits):02d}"
+
+
+@st.composite
+def _benefit(draw: st.DrawFn) -> szn.Benefit:
+    date_from = draw(_DAY)
+    return szn.Benefit(
+        draw(_S10),
+        draw(st.sampled_from(["LGOTA", "EDK", "SUBSIDY"])),
+        date_from,
+        draw(st.none() | st.dates(date_from, dt.date(2030, 12, 31))),
+        draw(st.none() | _XML_TEXT),
+        draw(st.none() | st.decimals(0, 100, places=2) | st.sampled_from([Decimal("50"), Decimal("33.3")])),
+        draw(st.none() | st.integers(1, 20)),
+    )
+
+
+@st.composite
+def _beneficiary(draw: st.DrawFn, ben_id: str) -> szn.Beneficiary:
+    return szn.Beneficiary(
+        ben_id,
+        draw(st.sampled_from(["NEW", "CHANGE", "STOP"])),
+        draw(st.none() | _snils()),
+        draw(_S40),
+        draw(_S40),
+        draw(st.none() | _S40),
+        draw(_DAY),
+        draw(st.none() | _XML_TEXT),
+        szn.Address(
+            draw(_S40),
+            draw(_S40),
+            draw(_S10),
+            draw(st.none() | _S10),
+            draw(st.none() | _S10),
+            draw(st.none() | _S10),
+        ),
+        tuple(draw(st.lists(_benefit(), min_size=1, max_size=4))),
+    )
+
+
+@st.composite
+def _document(draw: st.DrawFn) -> tuple[szn.BeneficiaryHeader, list[szn.Beneficiary]]:
+    ids = draw(st.lists(st.text("0123456789", min_size=1, max_size=8), max_size=5, unique=True))
+    bens = [draw(_beneficiary(i)) for i in ids]
+    tz = draw(st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=3))]))
+    header = szn.BeneficiaryHeader(
+        draw(_XML_TEXT),
+        draw(_S10),
+        draw(_XML_TEXT),
+        Period(draw(st.integers(2000, 2099)), draw(st.integers(1, 12))),
+        draw(st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2099, 12, 31))).replace(
+            microsecond=0, tzinfo=tz
+        ),
+        len(bens),
+        sum(len(b.benefits) for b in bens),
+    )
+    return header, bens
+
+
+@PROPERTY
+@given(_document())
+def test_beneficiaries_write_parse_round_trip(
+    doc: tuple[szn.BeneficiaryHeader, list[szn.Beneficiary]],
+) -> None:
+    """parse(write(records)) == records: several benefits, optional fields missing or empty,
+    text needing escapes (& < > quotes, tab/CR/LF in attributes and elements), time zones."""
+    header, bens = doc
+    data = szn.beneficiaries_bytes(header, bens)
+    result = szn.parse(data, "ben.xml", today=dt.date(2031, 1, 1))
+    assert list(result) == bens
+    assert result.ok and result.header == header
+    assert all(b.ok for b in bens)
+
+
+def test_beneficiaries_round_trip_varied_records() -> None:
+    """A handful of hand-made records (the property test above covers the rest)."""
+    header, recs = _sample_records()
+    a, b = recs
+    varied = [
+        a,
+        b,
+        dataclasses.replace(
+            b,
+            id="77003",
+            action="CHANGE",
+            snils="001-001-998 77",  # not checked below 001-001-998
+            account="",
+            address=szn.Address("п Солотча", "ул Новая", "", "2", "3", "4"),
+            benefits=(
+                szn.Benefit("1", "LGOTA", dt.date(2025, 1, 1), dt.date(2025, 1, 1), "", Decimal("33.33"), 3),
+                szn.Benefit("2", "EDK", dt.date(2025, 2, 1), name="Ветеран & «инвалид» <1>"),
+                szn.Benefit("3", "SUBSIDY", dt.date(2025, 3, 1), share_percent=Decimal("100.00")),
+            ),
+        ),
+    ]
+    hdr = dataclasses.replace(header, record_count=3, benefit_count=6)
+    data = szn.beneficiaries_bytes(hdr, varied)
+    result = szn.parse(data, "ben.xml", today=TODAY)
+    assert list(result) == varied and result.header == hdr
+    assert b"<Building>2</Building><Flat>3</Flat><Room>4</Room>" in data
+    assert b'sharePercent="100.00"' in data and b"<Account></Account>" in data
+    assert (
+        szn.beneficiaries_bytes(dataclasses.replace(hdr, record_count=0, benefit_count=0), []).count(
+            b"Beneficiary "
+        )
+        == 0
+    )
+
+
+def _broken(what: str) -> tuple[szn.BeneficiaryHeader, list[szn.Beneficiary]]:
+    header, (a, b) = _sample_records()
+    r = dataclasses.replace
+    changes = {
+        "snils-checksum": lambda: [r(a, snils="112-233-445 96"), b],
+        "snils-format": lambda: [r(a, snils="11223344595"), b],
+        "empty-last-name": lambda: [a, r(b, last_name="")],
+        "empty-settlement": lambda: [a, r(b, address=r(b.address, settlement=""))],
+        "missing-birth-date": lambda: [a, r(b, birth_date=None)],
+        "bad-action": lambda: [a, r(b, action="DELETE")],
+        "bad-kind": lambda: [a, r(b, benefits=(r(b.benefits[0], kind="CASH"),))],
+        "date-range": lambda: [a, r(b, benefits=(r(b.benefits[0], date_to=dt.date(2018, 12, 31)),))],
+        "no-benefit": lambda: [a, r(b, benefits=())],
+        "duplicate-id": lambda: [a, r(b, id="77001")],
+        "empty-id": lambda: [a, r(b, id="")],
+        "control-char": lambda: [a, r(b, first_name="Пе\x00тр")],
+        "long-house": lambda: [a, r(b, address=r(b.address, house="10А корпус 2"))],
+    }
+    return header, changes[what]()
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("snils-checksum", r"beneficiary 77001: Snils '112-233-445 96' is not a valid СНИЛС"),
+        ("snils-format", r"beneficiary 77001: Snils '11223344595' is not a valid СНИЛС"),
+        ("empty-last-name", r"XSD-valid: beneficiary 77002: Element 'LastName': \[facet 'minLength'\]"),
+        ("empty-settlement", r"beneficiary 77002: Element 'Settlement': \[facet 'minLength'\]"),
+        ("missing-birth-date", r"beneficiary 77002: BirthDate: expected date, got None"),
+        ("bad-action", r"beneficiary 77002: Element 'Beneficiary', attribute 'action'.*'DELETE'"),
+        ("bad-kind", r"beneficiary 77002: Element 'Benefit', attribute 'kind'.*'CASH'"),
+        ("date-range", r"beneficiary 77002, benefit 051: dateTo 2018-12-31 is before dateFrom 2019-01-01"),
+        ("no-benefit", r"beneficiary 77002: no Benefit"),
+        ("duplicate-id", r"beneficiary id '77001' occurs more than once"),
+        ("empty-id", r"beneficiary Сидоров Петр: empty id"),
+        ("control-char", r"beneficiary 77002: FirstName: character U\+0000 is not allowed in XML"),
+        ("long-house", r"beneficiary 77002: Element 'House': \[facet 'maxLength'\]"),
+    ],
+)
+def test_beneficiaries_writer_rejects_invalid_records(tmp_path, what: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    header, bens = _broken(what)
+    if what == "no-benefit":
+        header = dataclasses.replace(header, benefit_count=2)
+    with pytest.raises(ValueError, match=message):
+        szn.beneficiaries_bytes(header, bens)
+    path = tmp_path / "out.xml"
+    with pytest.raises(ValueError):
+        szn.write_beneficiaries(str(path), header, bens)
+    assert not path.exists()  # no broken file is left behind
+
+
+def test_beneficiaries_writer_checks_header() -> None:
+    header, recs = _sample_records()
+    with pytest.raises(
+        ValueError, match="RecordCount 2, BenefitCount 3; the records hold 1 beneficiaries and 2"
+    ):
+        szn.beneficiaries_bytes(header, recs[:1])
+    with pytest.raises(ValueError, match=r"Header: Element 'SenderCode': \[facet 'maxLength'\]"):
+        szn.beneficiaries_bytes(dataclasses.replace(header, sender_code="06120612061"), recs)
+    with pytest.raises(ValueError, match="Header/CreatedAt: expected datetime"):
+        szn.beneficiaries_bytes(dataclasses.replace(header, created_at=dt.date(2025, 3, 3)), recs)  # type: ignore[arg-type]
 
 
 XXE = b"""<?xml version="1.0" encoding="UTF-8"?>
