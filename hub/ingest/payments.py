@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 from connectors.formats import bank, post
 from connectors.formats.common import FastRows, FileError, Problem
 from connectors.formats.protocol import ErrorCode, ErrorKind
-from hub.ingest.common import FileContext, lookup_accounts, prefetch, select_in, sqlite_ready
+from hub.ingest.common import BATCH, FileContext, lookup_accounts, prefetch, select_in, sqlite_ready
 from hub.ingest.common import write_rows as bulk_insert  # COPY on PostgreSQL; rows prepared on SQLite
 from hub.store import models as m
 
@@ -147,6 +147,7 @@ class _PaymentLoader:
         iso = conn.dialect.name == "sqlite"  # rows for bulk_insert(prepared=True)
         agent_id, file_id = self.agent_id, ctx.file_id
         payments: list[tuple[Any, ...]] = []
+        in_batch: set[str] = set()
         for rec, op_id in zip(batch, op_ids, strict=True):
             ctx.lines_total += 1
             problems: list[Problem] = [*rec.errors, *rec.warnings] if rec.errors or rec.warnings else []
@@ -158,6 +159,19 @@ class _PaymentLoader:
                     )
                 )
                 in_file_dup = True
+            elif op_id and not in_file_dup and op_id in in_batch:  # the file is rejected (F011) anyway
+                problems.append(
+                    ctx.line_error(
+                        ErrorCode.DUPLICATE_IN_FILE,
+                        rec.line_no,
+                        self._key_field,
+                        f"операция {op_id}",
+                        rec.raw,
+                    )
+                )
+                in_file_dup = True
+            elif op_id:
+                in_batch.add(op_id)
             if in_file_dup:
                 ctx.lines_rejected += 1
                 ctx.bump("duplicate_lines")
@@ -235,14 +249,17 @@ class _PaymentLoader:
         meters.write(ctx, self.source)
 
     def _run_chunks(self, conn: Connection, ctx: FileContext, parsed: Any) -> None:
-        """Load a parsed file block by block: other lines as records at once, fast rows gathered
-        into batches of :data:`FAST_BATCH` and written column-wise."""
+        """Load a parsed file block by block: lines with problems or readings as records, in batches
+        of :data:`BATCH`; fast rows gathered into batches of :data:`FAST_BATCH`, written column-wise."""
         pending: FastRows | None = None
+        slow: list[Any] = []
         for chunk in prefetch(parsed.chunks()):
             if self.order_hint is None:
                 self.order_hint = getattr(parsed, "order_date_hint", None)
-            if chunk.slow:
-                self._flush(conn, ctx, chunk.slow)
+            slow.extend(chunk.slow)
+            if len(slow) >= BATCH:
+                self._flush(conn, ctx, slow)
+                slow = []
             fast = chunk.fast
             if fast is not None and len(fast):
                 if pending is None:
@@ -252,6 +269,8 @@ class _PaymentLoader:
                 if len(pending) >= FAST_BATCH:
                     self._flush_fast(conn, ctx, pending)
                     pending = None
+        if slow:
+            self._flush(conn, ctx, slow)
         if pending is not None:
             self._flush_fast(conn, ctx, pending)
 
@@ -326,13 +345,29 @@ class _PaymentLoader:
         total = sum(amounts)
         unidentified_kop = rejected = 0
         dups = [i for i, op in enumerate(op_ids) if op in loaded] if loaded else []
-        skip = set(dups)
+        if len(set(op_ids)) + len(dups) < n:  # repeated in the batch (the file is rejected: F011)
+            seen: set[str] = set()
+            repeats = [i for i, op in enumerate(op_ids) if op not in loaded and (op in seen or seen.add(op))]
+        else:
+            repeats = []
+        skip = set(dups) | set(repeats)
         for i in dups:
             problems.append(
                 ctx.line_error(
                     ErrorCode.DUPLICATE_LOADED, line_nos[i], self._key_field, f"операция {op_ids[i]}", raws[i]
                 )
             )
+        for i in repeats:
+            problems.append(
+                ctx.line_error(
+                    ErrorCode.DUPLICATE_IN_FILE,
+                    line_nos[i],
+                    self._key_field,
+                    f"операция {op_ids[i]}",
+                    raws[i],
+                )
+            )
+        dups = sorted(skip)
         if None in account_ids:
             for i, acc_id in enumerate(account_ids):
                 if acc_id is None and i not in skip:

@@ -383,3 +383,21 @@ def test_legacy_never_touches_existing_accounts(store, tmp_path: Path) -> None:
         ).scalar_one()
     assert tuple(b) == ("пр-кт", "Победы", "10А", Decimal("30.00")) and owner == "ИВАНОВ ИВАН ИВАНОВИЧ"
     assert count(store, m.Account) == 3 and count(store, m.Person) == 6
+
+
+@pytest.mark.parametrize("lines", [50, 30_000])  # repeats inside one written batch, and across batches
+def test_bank_file_repeating_an_operation_is_rejected_cleanly(store, tmp_path: Path, lines: int) -> None:
+    """A СУИП repeated inside the file rejects the file (F011) with its protocol — the loader must
+    not stumble over the store's unique key on the way (in one batch: skipped as a repeat; across
+    batches: found as already written in this transaction) — and nothing is left in the store."""
+    from tests.formats.test_fast_path import _bank_file
+
+    path = tmp_path / BANK
+    path.write_bytes(_bank_file(lines, bad_every=1_000_000))  # line 50 repeats the СУИП of line 49, …
+    before = snapshot(store)
+    r = load(store, path, sender="SBER", today=TODAY)
+    assert r.status == "rejected"
+    assert any("СУИП повторяется в строках 49, 50" in e["message"] for e in r.errors)
+    assert r.protocol is not None and r.protocol.exists()
+    after = snapshot(store)
+    assert (after["payments"], after["payments_kop"]) == (before["payments"], before["payments_kop"])
