@@ -175,6 +175,19 @@ class Data:
         )
 
 
+MART_STALE = (
+    "Витрина отчётов не обновлена: показатели считаются по исходным таблицам (верно, но на большом "
+    "городе медленно). Выполните `unipay reports refresh`."
+)
+
+
+def mart_note(fresh: dict[str, bool], parts: tuple[str, ...]) -> None:
+    """Say so when a part of the reporting mart the page reads is not fresh (the reports then compute
+    from the source tables)."""
+    if not all(fresh.get(p, True) for p in parts):
+        st.caption(f":material/info: {MART_STALE}")
+
+
 # ------------------------------------------------------------------------------------------------
 # Tables, downloads, charts
 # ------------------------------------------------------------------------------------------------

@@ -256,6 +256,27 @@ def period_close(period: Annotated[str, typer.Option(help="Period to close, YYYY
     out.print(f"Период {period} закрыт; открыт {nxt // 100}-{nxt % 100:02d}.")
 
 
+reports_app = typer.Typer(help="Витрина отчётов панелей.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("refresh")
+def reports_refresh(
+    period: Annotated[
+        str | None, typer.Option(help="Debt as of this period YYYY-MM (default: the latest billed).")
+    ] = None,
+) -> None:
+    """Rebuild the dashboards' reporting mart (for a store filled without unipay bill / settle)."""
+    from hub.reports.mart import refresh_mart
+
+    t0 = time.perf_counter()
+    with _engine().begin() as conn:
+        parts = refresh_mart(conn, _parse_period(period) if period else None)
+    for part, seconds in parts.items():
+        out.print(f"  {part}: {seconds:.1f} с", highlight=False)
+    out.print(f"Витрина отчётов обновлена за {time.perf_counter() - t0:.1f} с.")
+
+
 @app.command()
 def status() -> None:
     """Summarize what the store holds: accounts, meters, debts, beneficiaries, periods."""

@@ -608,8 +608,14 @@ def period_totals(engine: Engine, period: int) -> dict[str, int]:
 
 
 def check_balances(period: int, *, engine: Engine | None = None, ids: RunIds | None = None) -> dict[str, int]:
-    """After every partition: the period's totals (charges, balances) for the run log."""
+    """After every partition: the reporting mart brought up to date for the whole period (each
+    partition refreshed its own charges; the debt as of the period needs the whole store), then the
+    period's totals (charges, balances) for the run log."""
+    from hub.reports.mart import refresh_billing
+
     eng = engine or store_engine()
+    with eng.begin() as conn:
+        refresh_billing(conn, period)
     totals = period_totals(eng, period)
     if totals["lines"] == 0:
         raise RuntimeError(f"Период {period_text(period)}: нет ни одной строки начислений после расчёта")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboards import ui
 from hub.config import load_settings
-from hub.reports import analytics, fmt
+from hub.reports import analytics, fmt, mart
 from hub.reports.common import Filters, billing_periods, reference, report_periods
 
 user = ui.require("analytics")
@@ -59,6 +59,7 @@ flt = Filters(
     tuple(sorted(sel_services)),
 )
 as_of = max(sel_periods) if sel_periods else (periods[0] if periods else None)
+ui.mart_note(data(mart.status, as_of), ("charges", "debt"))
 
 # -- headline figures ---------------------------------------------------------------------------
 by_period = data(analytics.charged_paid, "period", flt, scope)

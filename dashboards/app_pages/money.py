@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import ui
-from hub.reports import fmt, money
+from hub.reports import fmt, mart, money
 from hub.reports.common import payment_date_range
 
 user = ui.require("money")
@@ -26,6 +26,7 @@ if span is None:
     st.info("Нет данных: платежей в хранилище ещё нет.")
     st.stop()
 first, last = span
+ui.mart_note(data(mart.status), ("money",))
 default = (max(first, last.replace(day=1)), last)
 date_from, date_to = ui.date_range_input("Дата платежа", default, key="money_dates")
 

@@ -22,6 +22,7 @@ from hub.billing.store_io import days, fetch, in_list, scaled
 from hub.calc import engine as calc
 from hub.calc.charges import Method
 from hub.calc.units import add_months, days_in_month, due_date, period_end, period_start, to_days
+from hub.reports import mart
 from hub.store import models as m
 from hub.store.db import bulk_insert
 
@@ -595,6 +596,8 @@ def bill_period(
                 total_kop=report.total_kop,
             )
         )
+        say("витрина отчётов")
+        mart.refresh_billing(conn, period, districts)  # the dashboards' aggregates of the period
     return report
 
 

@@ -21,6 +21,7 @@ from hub.billing.bill import open_period, write_balances
 from hub.billing.store_io import days, in_list
 from hub.calc import engine as calc
 from hub.calc.units import add_months, period_end, period_start, to_days
+from hub.reports import mart
 from hub.store import models as m
 from hub.store.db import bulk_insert
 
@@ -80,7 +81,9 @@ def settle_day(db: Engine, day: dt.date, calc_engine: str = "rust") -> SettleRep
                 select(m.AccountBalance.period).where(m.AccountBalance.period == current).limit(1)
             ).first()
         ):
-            write_balances(conn, current, accounts, None, by_accounts=True)
+            with mart.debt_delta(conn, current, accounts):  # the dashboards' debt of these accounts
+                write_balances(conn, current, accounts, None, by_accounts=True)
+        mart.refresh_after_settle(conn, current, [int(p[0]) for p in pay])  # the dashboards' aggregates
     return report
 
 

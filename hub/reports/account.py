@@ -40,8 +40,22 @@ METHOD_NAMES = {
 METER_STATUS = {"working": "исправен", "failed": "неисправен", "removed": "снят"}
 
 
-def _own_accounts(provider_id: int) -> Any:
-    return select(m.AccountService.account_id).where(m.AccountService.provider_id == provider_id)
+def _scoped(column: Any, provider_id: int) -> Any:
+    """``provider_id = :id`` written so that no index on the provider is used (``column + 0``): an
+    account's rows are found by its own key; the provider's index would read the whole provider."""
+    return column + 0 == provider_id
+
+
+def _own_account(account_col: Any, provider_id: int) -> Any:
+    """EXISTS: the account receives a service of the provider (a seek on account_services' key)."""
+    s = m.AccountService
+    return select(s.id).where(s.account_id == account_col, _scoped(s.provider_id, provider_id)).exists()
+
+
+def _next_prefix(digits: str) -> str | None:
+    """The smallest digit string above every string starting with ``digits`` ("3199" → "32")."""
+    head = digits.rstrip("9")
+    return head[:-1] + str(int(head[-1]) + 1) if head else None
 
 
 def _variants(word: str) -> list[str]:
@@ -50,49 +64,67 @@ def _variants(word: str) -> list[str]:
 
 
 def search(engine: Engine, text: str, provider_id: int | None = None, limit: int = 50) -> pd.DataFrame:
-    """Accounts matching ``text``: number, ЕЛС, barcode or address."""
+    """Accounts matching ``text``: number, ЕЛС, barcode or address.
+
+    Two queries, each on an index: the account keys (number, number prefix, ЕЛС, barcode) and the
+    address (street words, house, flat: from the buildings down); the result is their union."""
     a, pm, b = m.Account, m.Premises, m.Building
     text = (text or "").strip()
     cols = ["account_id", "number", "els", "owner_name", "address", "status"]
     if not text:
         return pd.DataFrame(columns=cols)
     compact = re.sub(r"\s+", "", text)
-    terms: list[Any] = [a.number == compact, func.upper(a.els) == compact.upper(), a.card_barcode == compact]
+    keys: list[Any] = [
+        a.number == compact,
+        a.els.in_(sorted({compact, compact.upper()})),  # ЕЛС is stored upper-case
+        a.card_barcode == compact,
+    ]
     if compact.isdigit() and len(compact) >= 4:
-        terms.append(a.number.like(compact + "%"))
+        above = _next_prefix(compact)
+        prefix = [a.number.like(compact + "%"), a.number >= compact]
+        keys.append(and_(*prefix, a.number < above) if above else and_(*prefix))
     words = re.findall(r"[^\W\d_]+", text)
     numbers = re.findall(r"\d+[а-яА-Яa-zA-Z]?", text)
+    addr: list[Any] = []
     if words and not (compact.isdigit()):
-        addr: list[Any] = [
+        addr = [
             or_(*[b.street.like(f"%{v}%") for v in _variants(w)])
             for w in words
             if w.lower() not in ("ул", "д", "кв", "дом", "пр", "пер", "проспект", "улица")
         ]
-        if numbers:
+        if addr and numbers:
             addr.append(or_(*[b.house == v for v in _variants(numbers[0])]))
-        if len(numbers) > 1:
-            addr.append(pm.flat == numbers[1])
-        if addr:
-            terms.append(and_(*addr))
-    stmt = (
-        select(
-            a.id.label("account_id"),
-            a.number,
-            a.els,
-            a.owner_name,
-            (b.settlement + literal(", ") + address_expr() + literal(", кв ") + pm.flat).label("address"),
-            a.status,
+    flat = [pm.flat == numbers[1]] if addr and len(numbers) > 1 else []
+
+    def query(terms: Any) -> Any:
+        stmt = (
+            select(
+                a.id.label("account_id"),
+                a.number,
+                a.els,
+                a.owner_name,
+                (b.settlement + literal(", ") + address_expr() + literal(", кв ") + pm.flat).label("address"),
+                a.status,
+                b.street.label("_street"),
+                b.house.label("_house"),
+            )
+            .join(pm, pm.id == a.premises_id)
+            .join(b, b.id == pm.building_id)
+            .where(terms)
+            .order_by(b.street, b.house, a.id)
+            .limit(limit)
         )
-        .join(pm, pm.id == a.premises_id)
-        .join(b, b.id == pm.building_id)
-        .where(or_(*terms))
-        .order_by(b.street, b.house, a.id)
-        .limit(limit)
-    )
-    if provider_id is not None:
-        stmt = stmt.where(a.id.in_(_own_accounts(provider_id)))
+        return stmt.where(_own_account(a.id, provider_id)) if provider_id is not None else stmt
+
     with engine.connect() as conn:
-        return frame(conn, stmt)
+        parts = [frame(conn, query(or_(*keys)))]
+        if addr:  # the buildings first (a few thousand rows), then their flats by the building key
+            buildings = [int(v) for v in conn.execute(select(b.id).where(*addr)).scalars()]
+            if buildings:
+                parts.append(frame(conn, query(and_(pm.building_id.in_(buildings), *flat))))
+    found = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
+    found = found.drop_duplicates("account_id").sort_values(["_street", "_house", "account_id"]).head(limit)
+    return found[cols].reset_index(drop=True)
 
 
 def dossier(engine: Engine, account_id: int, provider_id: int | None = None) -> dict[str, Any] | None:
@@ -103,7 +135,10 @@ def dossier(engine: Engine, account_id: int, provider_id: int | None = None) -> 
             allowed = conn.execute(
                 select(func.count())
                 .select_from(m.AccountService)
-                .where(m.AccountService.account_id == account_id, m.AccountService.provider_id == provider_id)
+                .where(
+                    m.AccountService.account_id == account_id,
+                    _scoped(m.AccountService.provider_id, provider_id),
+                )
             ).scalar_one()
             if not allowed:
                 return None
@@ -188,9 +223,9 @@ def dossier(engine: Engine, account_id: int, provider_id: int | None = None) -> 
             .order_by(s.sort_order, mt.id)
         )
         if provider_id is not None:
-            svc = svc.where(m.AccountService.provider_id == provider_id)
+            svc = svc.where(_scoped(m.AccountService.provider_id, provider_id))
             own_services = select(m.AccountService.service_id).where(
-                m.AccountService.account_id == account_id, m.AccountService.provider_id == provider_id
+                m.AccountService.account_id == account_id, _scoped(m.AccountService.provider_id, provider_id)
             )
             meters_q = meters_q.where(mt.service_id.in_(own_services))
         services = frame(conn, svc)
@@ -314,6 +349,8 @@ def explain(row: dict[str, Any]) -> str:
 def statement(engine: Engine, account_id: int, provider_id: int | None = None) -> dict[str, pd.DataFrame]:
     """Charges with explanations, payments with their splits, balances by service × month, opening debts."""
     cl, s, pr = m.ChargeLine, m.Service, m.Provider
+    with engine.connect() as conn:
+        periods = [int(v) for v in conn.execute(select(m.BillingPeriod.period)).scalars()]
     charges_q = (
         select(
             cl.period,
@@ -335,7 +372,8 @@ def statement(engine: Engine, account_id: int, provider_id: int | None = None) -
         )
         .join(s, s.id == cl.service_id)
         .join(pr, pr.id == cl.provider_id)
-        .where(cl.account_id == account_id)
+        # period = each month (seeks on the (period, account) key)
+        .where(cl.period.in_(periods), cl.account_id == account_id)
         .order_by(cl.period.desc(), s.sort_order, cl.kind, cl.id)
     )
     p, a, g = m.Payment, m.PaymentAllocation, m.PaymentAgent
@@ -355,7 +393,7 @@ def statement(engine: Engine, account_id: int, provider_id: int | None = None) -
         .join(g, g.id == p.agent_id)
         .join(s, s.id == a.service_id)
         .join(pr, pr.id == a.provider_id)
-        .where(a.account_id == account_id)
+        .where(p.account_id == account_id, a.account_id == account_id)  # from the account's payments
         .order_by(p.op_date.desc(), a.payment_id, s.sort_order, a.period)
     )
     pay_q = (
@@ -389,7 +427,7 @@ def statement(engine: Engine, account_id: int, provider_id: int | None = None) -
         )
         .join(s, s.id == ab.service_id)
         .join(pr, pr.id == ab.provider_id)
-        .where(ab.account_id == account_id)
+        .where(ab.period.in_(periods), ab.account_id == account_id)
         .order_by(ab.period.desc(), s.sort_order)
     )
     od = m.OpeningDebt
@@ -403,10 +441,10 @@ def statement(engine: Engine, account_id: int, provider_id: int | None = None) -
         .order_by(od.period, s.sort_order)
     )
     if provider_id is not None:
-        charges_q = charges_q.where(cl.provider_id == provider_id)
-        alloc_q = alloc_q.where(a.provider_id == provider_id)
-        bal_q = bal_q.where(ab.provider_id == provider_id)
-        debts_q = debts_q.where(od.provider_id == provider_id)
+        charges_q = charges_q.where(_scoped(cl.provider_id, provider_id))
+        alloc_q = alloc_q.where(_scoped(a.provider_id, provider_id))
+        bal_q = bal_q.where(_scoped(ab.provider_id, provider_id))
+        debts_q = debts_q.where(_scoped(od.provider_id, provider_id))
     with engine.connect() as conn:
         charges = frame(conn, charges_q)
         allocations = frame(conn, alloc_q)
@@ -428,7 +466,7 @@ def statement(engine: Engine, account_id: int, provider_id: int | None = None) -
                 )
                 .join(a, a.payment_id == p.id)
                 .join(g, g.id == p.agent_id)
-                .where(p.account_id == account_id, a.provider_id == provider_id)
+                .where(p.account_id == account_id, _scoped(a.provider_id, provider_id))
                 .group_by(p.id, p.op_date, g.name, p.period, p.status)
                 .order_by(p.op_date.desc(), p.id)
             )

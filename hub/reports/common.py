@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, false, func, literal, select
+from sqlalchemy import Connection, Engine, Select, false, func, literal, select, union_all
 
+from hub.reports import mart
 from hub.reports.fmt import period_add
 from hub.store import models as m
 
@@ -96,6 +97,7 @@ def data_version(engine: Engine) -> tuple[Any, ...]:
     )
     cols = [select(func.max(t.id)).scalar_subquery() for t in tables]
     cols.append(select(func.max(m.AccountBalance.period)).scalar_subquery())
+    cols.append(select(func.max(m.MartState.refreshed_at)).scalar_subquery())  # a mart refresh
     cols.append(
         select(func.count())
         .select_from(m.RegistryFile)
@@ -123,7 +125,17 @@ def reference(engine: Engine, provider_id: int | None = None) -> dict[str, pd.Da
         svc = select(m.Service.id, m.Service.code, m.Service.name, m.Service.short_name).order_by(
             m.Service.sort_order, m.Service.id
         )
-        if provider_id is not None:
+        if provider_id is not None and mart.is_fresh(conn, "charges"):
+            # the provider's services from the mart (charged, paid or owed) — account_services has no
+            # index by provider
+            own_any = union_all(
+                *(
+                    select(t.c.service_id).where(t.c.provider_id == provider_id)
+                    for t in (m.MartCharges.__table__, m.MartPaid.__table__, m.MartOpening.__table__)
+                )
+            ).subquery()
+            svc = svc.where(m.Service.id.in_(select(own_any.c.service_id)))
+        elif provider_id is not None:
             own = select(m.AccountService.service_id).where(m.AccountService.provider_id == provider_id)
             own_charged = select(m.ChargeLine.service_id).where(m.ChargeLine.provider_id == provider_id)
             svc = svc.where(m.Service.id.in_(own) | m.Service.id.in_(own_charged))
@@ -182,8 +194,9 @@ def report_periods(engine: Engine, provider_id: int | None = None, history: int 
 
 def payment_date_range(engine: Engine) -> tuple[dt.date, dt.date] | None:
     """First and last operation dates of the payments (None when there are none)."""
-    with engine.connect() as conn:
-        lo, hi = conn.execute(select(func.min(m.Payment.op_date), func.max(m.Payment.op_date))).one()
+    with engine.connect() as conn:  # two statements: each is one probe of the op_date index
+        lo = conn.execute(select(func.min(m.Payment.op_date))).scalar_one()
+        hi = conn.execute(select(func.max(m.Payment.op_date))).scalar_one()
     return (lo, hi) if lo is not None else None
 
 

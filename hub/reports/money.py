@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, case, func, select
 
+from hub.reports import mart
 from hub.reports.common import frame, nothing
 from hub.store import models as m
 
@@ -31,10 +32,56 @@ def _range(col: Any, date_from: dt.date, date_to: dt.date) -> Any:
     return and_(col >= date_from, col <= date_to)
 
 
+def _fresh(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return mart.is_fresh(conn, "money")
+
+
+def _mart_totals(
+    engine: Engine, date_from: dt.date, date_to: dt.date, provider_id: int | None
+) -> dict[str, int]:
+    mm, ma = m.MartMoney.__table__, m.MartMoneyAgent.__table__
+    alloc = select(
+        func.coalesce(func.sum(mm.c.amount_kop), 0),
+        func.coalesce(func.sum(mm.c.commission_kop), 0),
+        func.coalesce(func.sum(mm.c.fee_kop), 0),
+        func.coalesce(func.sum(mm.c.transferred_kop), 0),
+        func.coalesce(func.sum(mm.c.to_transfer_kop), 0),
+    ).where(_range(mm.c.op_date, date_from, date_to))
+    pay = select(
+        func.coalesce(func.sum(ma.c.payments), 0),
+        func.coalesce(func.sum(ma.c.amount_kop), 0),
+        func.coalesce(func.sum(ma.c.commission_kop), 0),
+        func.coalesce(func.sum(ma.c.unidentified_kop), 0),
+        func.coalesce(func.sum(ma.c.unidentified), 0),
+    ).where(_range(ma.c.op_date, date_from, date_to))
+    if provider_id is not None:
+        alloc = alloc.where(mm.c.provider_id == provider_id)
+        pay = pay.where(ma.c.provider_id == provider_id)
+    else:
+        pay = pay.where(ma.c.provider_id == 0)
+    with engine.connect() as conn:
+        allocated, a_comm, fee, transferred, pending = (int(v) for v in conn.execute(alloc).one())
+        count, collected, commission, unidentified, unidentified_n = (int(v) for v in conn.execute(pay).one())
+    return {
+        "payments": count,
+        "collected_kop": collected,
+        "commission_kop": commission,
+        "allocated_kop": allocated,
+        "fee_kop": fee,
+        "transferred_kop": transferred,
+        "to_transfer_kop": pending,
+        "unidentified_kop": unidentified,
+        "unidentified_count": unidentified_n,
+    }
+
+
 def totals(
     engine: Engine, date_from: dt.date, date_to: dt.date, provider_id: int | None = None
 ) -> dict[str, int]:
     """Headline figures: collected, agents' commission, center fee, transferred, to transfer, unidentified."""
+    if _fresh(engine):
+        return _mart_totals(engine, date_from, date_to, provider_id)
     p, a = m.Payment, m.PaymentAllocation
     in_range = _range(p.op_date, date_from, date_to)
     alloc = (
@@ -100,7 +147,23 @@ def collected_by_agent(
 ) -> pd.DataFrame:
     """Per payment agent (bank, post, terminal): payments, amount collected, agent's commission."""
     p, a, g = m.Payment, m.PaymentAllocation, m.PaymentAgent
-    if provider_id is None:
+    if _fresh(engine):
+        ma = m.MartMoneyAgent.__table__
+        stmt = (
+            select(
+                g.code,
+                g.name,
+                g.kind,
+                func.sum(ma.c.payments).label("payments"),
+                func.sum(ma.c.amount_kop).label("amount_kop"),
+                func.sum(ma.c.commission_kop).label("commission_kop"),
+            )
+            .join(g, g.id == ma.c.agent_id)
+            .where(_range(ma.c.op_date, date_from, date_to), ma.c.provider_id == (provider_id or 0))
+            .group_by(g.code, g.name, g.kind)
+            .order_by(func.sum(ma.c.amount_kop).desc())
+        )
+    elif provider_id is None:
         stmt = (
             select(
                 g.code,
@@ -140,7 +203,16 @@ def daily_by_agent(
 ) -> pd.DataFrame:
     """Per payment day and agent: the amount collected (for the trend chart)."""
     p, a, g = m.Payment, m.PaymentAllocation, m.PaymentAgent
-    if provider_id is None:
+    if _fresh(engine):
+        ma = m.MartMoneyAgent.__table__
+        stmt = (
+            select(ma.c.op_date, g.code, func.sum(ma.c.amount_kop).label("amount_kop"))
+            .join(g, g.id == ma.c.agent_id)
+            .where(_range(ma.c.op_date, date_from, date_to), ma.c.provider_id == (provider_id or 0))
+            .group_by(ma.c.op_date, g.code)
+            .order_by(ma.c.op_date, g.code)
+        )
+    elif provider_id is None:
         stmt = (
             select(p.op_date, g.code, func.sum(p.amount_kop).label("amount_kop"))
             .join(g, g.id == p.agent_id)
@@ -166,6 +238,30 @@ def split_by_provider_service(
 ) -> pd.DataFrame:
     """Per provider and service: allocated, commission, fee, transferred and still to transfer (net)."""
     p, a, pr, s = m.Payment, m.PaymentAllocation, m.Provider, m.Service
+    if _fresh(engine):
+        mm = m.MartMoney.__table__
+        stmt = (
+            select(
+                pr.name.label("provider"),
+                s.code.label("service_code"),
+                s.name.label("service"),
+                func.sum(mm.c.allocations).label("allocations"),
+                func.sum(mm.c.amount_kop).label("amount_kop"),
+                func.sum(mm.c.commission_kop).label("commission_kop"),
+                func.sum(mm.c.fee_kop).label("fee_kop"),
+                func.sum(mm.c.transferred_kop).label("transferred_kop"),
+                func.sum(mm.c.to_transfer_kop).label("to_transfer_kop"),
+            )
+            .join(pr, pr.id == mm.c.provider_id)
+            .join(s, s.id == mm.c.service_id)
+            .where(_range(mm.c.op_date, date_from, date_to))
+            .group_by(pr.id, pr.name, s.code, s.name, s.sort_order)
+            .order_by(pr.id, s.sort_order)
+        )
+        if provider_id is not None:
+            stmt = stmt.where(mm.c.provider_id == provider_id)
+        with engine.connect() as conn:
+            return frame(conn, stmt)
     net = a.amount_kop - a.commission_kop - a.fee_kop
     stmt = (
         select(
@@ -280,20 +376,51 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][min(idx, len(values) - 1)])
 
 
+def turnover_lags(
+    engine: Engine, date_from: dt.date, date_to: dt.date, provider_id: int | None = None
+) -> pd.DataFrame:
+    """Allocations per (payment day, days to the transfer); ``lag_days`` is −1 while not transferred."""
+    cols = ["op_date", "lag_days", "n", "amount_kop"]
+    if _fresh(engine):
+        t = m.MartTurnover.__table__
+        stmt = (
+            select(t.c.op_date, t.c.lag_days, func.sum(t.c.allocations).label("n"), func.sum(t.c.amount_kop))
+            .where(_range(t.c.op_date, date_from, date_to))
+            .group_by(t.c.op_date, t.c.lag_days)
+            .order_by(t.c.op_date, t.c.lag_days)
+        )
+        if provider_id is not None:
+            stmt = stmt.where(t.c.provider_id == provider_id)
+        with engine.connect() as conn:
+            df = frame(conn, stmt)
+        df.columns = cols
+        return df
+    hist = turnover_histogram(engine, date_from, date_to, provider_id)
+    if hist.empty:
+        return pd.DataFrame(columns=cols)
+    lags = [
+        -1 if td is None or pd.isna(td) else (td - day).days
+        for day, td in zip(hist["op_date"], hist["transfer_date"], strict=True)
+    ]
+    return pd.DataFrame(
+        {"op_date": hist["op_date"], "lag_days": lags, "n": hist["n"], "amount_kop": hist["amount_kop"]}
+    )
+
+
 def turnover(
     engine: Engine, date_from: dt.date, date_to: dt.date, provider_id: int | None = None
 ) -> pd.DataFrame:
     """Per payment day: median and 95th percentile of days to transfer, parts transferred and waiting."""
-    hist = turnover_histogram(engine, date_from, date_to, provider_id)
+    hist = turnover_lags(engine, date_from, date_to, provider_id)
     cols = ["op_date", "median_days", "p95_days", "transferred", "waiting", "waiting_kop"]
     if hist.empty:
         return pd.DataFrame(columns=cols)
     rows = []
     for day, grp in hist.groupby("op_date", sort=True):
-        done = grp[grp["transfer_date"].notna()]
-        waiting = grp[grp["transfer_date"].isna()]
+        done = grp[grp["lag_days"] >= 0]
+        waiting = grp[grp["lag_days"] < 0]
         if len(done):
-            lags = np.array([(td - day).days for td in done["transfer_date"]], dtype=float)
+            lags = done["lag_days"].to_numpy(dtype=float)
             w = done["n"].to_numpy(dtype=float)
             med, p95 = _weighted_quantile(lags, w, 0.5), _weighted_quantile(lags, w, 0.95)
         else:

@@ -749,3 +749,191 @@ class ExportLog(Base):
     lines: Mapped[int] = mapped_column(Integer)
     total_kop: Mapped[int] = mapped_column(Kop)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting mart: per-period aggregates for the dashboards (hub/reports/mart.py writes them)
+# --------------------------------------------------------------------------------------------
+
+
+class MartState(Base):
+    """What the reporting mart holds: one row per refreshed part with the source fingerprint it saw.
+
+    ``part`` is ``charges``, ``money`` or ``debt:YYYYMM``; a report uses the part only while
+    ``version`` still equals the fingerprint of the source tables (else it computes from them).
+    """
+
+    __tablename__ = "mart_state"
+    part: Mapped[str] = mapped_column(String(20), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200))
+    refreshed_at: Mapped[dt.datetime]
+    seconds: Mapped[Decimal | None] = mapped_column(Dec(10, 3))
+
+
+class MartCharges(Base):
+    """Charged (every kind but penalty) and penalties per charge period × building × service × provider."""
+
+    __tablename__ = "mart_charges"
+    __table_args__ = (Index("ix_mart_charges_period_district", "period", "district_id"),)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    building_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer)
+    mc_id: Mapped[int | None] = mapped_column(Integer)
+    charged_kop: Mapped[int] = mapped_column(Kop, default=0)
+    penalty_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartPaid(Base):
+    """Paid (allocations of kind principal and advance) per month paid (``payment_allocations.period``)
+    × building × service × provider."""
+
+    __tablename__ = "mart_paid"
+    __table_args__ = (Index("ix_mart_paid_period_district", "period", "district_id"),)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    building_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer)
+    mc_id: Mapped[int | None] = mapped_column(Integer)
+    paid_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartPaidAgent(Base):
+    """Paid per month paid × district × payment agent × provider × service, with the payments counted
+    once per row; ``service_id`` 0 = all services, ``provider_id`` 0 too = all providers."""
+
+    __tablename__ = "mart_paid_agents"
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    payments: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartTotals(Base):
+    """``mart_charges`` and ``mart_paid`` summed per period × district × management company × service ×
+    provider (a few thousand rows: what every breakdown but the one by building reads)."""
+
+    __tablename__ = "mart_totals"
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    mc_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = none
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    charged_kop: Mapped[int] = mapped_column(Kop, default=0)
+    penalty_kop: Mapped[int] = mapped_column(Kop, default=0)
+    paid_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartLines(Base):
+    """Recalculations, quality reductions and penalties per period × kind × reason × district × service ×
+    provider: lines, accounts (distinct within the row), amount, an example reason. Penalty rows with
+    ``service_id`` 0 count the accounts over all services of the provider."""
+
+    __tablename__ = "mart_lines"
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(14), primary_key=True)
+    reason_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = all
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lines: Mapped[int] = mapped_column(BigInteger, default=0)
+    accounts: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_kop: Mapped[int] = mapped_column(Kop, default=0)
+    example: Mapped[str] = mapped_column(String(300), default="")
+
+
+class MartOpening(Base):
+    """Opening debts (principal and penalty) per district × service × provider."""
+
+    __tablename__ = "mart_opening"
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    principal_kop: Mapped[int] = mapped_column(Kop, default=0)
+    penalty_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartDebt(Base):
+    """Debt (Σ positive account × service saldos) and advances as of a period, per district × service ×
+    provider."""
+
+    __tablename__ = "mart_debt"
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    debt_kop: Mapped[int] = mapped_column(Kop, default=0)
+    advance_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartAging(Base):
+    """Debt left unpaid (FIFO, domain §6) as of a period by month of origin, per district × service ×
+    provider."""
+
+    __tablename__ = "mart_aging"
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    origin: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # YYYYMM
+    remaining_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartDebtor(Base):
+    """Every account owing as of a period: its debt in all (``provider_id`` 0) and per provider, with a
+    bit mask of the services it owes for (bit ``service_id``) — debtors and top debtors without the
+    balances."""
+
+    __tablename__ = "mart_debtors"
+    __table_args__ = (Index("ix_mart_debtors_top", "period", "provider_id", "debt_kop"),)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = all
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    district_id: Mapped[int] = mapped_column(Integer)
+    debt_kop: Mapped[int] = mapped_column(Kop)
+    service_mask: Mapped[int] = mapped_column(BigInteger)
+
+
+class MartMoney(Base):
+    """Allocations per payment day × provider × service: amounts, commission, fee, transferred (net)."""
+
+    __tablename__ = "mart_money"
+    op_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    allocations: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_kop: Mapped[int] = mapped_column(Kop, default=0)
+    commission_kop: Mapped[int] = mapped_column(Kop, default=0)
+    fee_kop: Mapped[int] = mapped_column(Kop, default=0)
+    transferred_kop: Mapped[int] = mapped_column(Kop, default=0)
+    to_transfer_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartMoneyAgent(Base):
+    """Payments per payment day × agent: whole payments (``provider_id`` 0) and each provider's part."""
+
+    __tablename__ = "mart_money_agents"
+    op_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 0 = all
+    payments: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_kop: Mapped[int] = mapped_column(Kop, default=0)
+    commission_kop: Mapped[int] = mapped_column(Kop, default=0)
+    unidentified: Mapped[int] = mapped_column(BigInteger, default=0)
+    unidentified_kop: Mapped[int] = mapped_column(Kop, default=0)
+
+
+class MartTurnover(Base):
+    """Allocations per payment day × provider × days to the transfer (−1: not transferred yet)."""
+
+    __tablename__ = "mart_turnover"
+    op_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lag_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    allocations: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_kop: Mapped[int] = mapped_column(Kop, default=0)

@@ -197,7 +197,27 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
             lambda: [0, 0, 0, 0, 0]
         )  # reg, recalc, red, ben, pen
         provider_of: dict[tuple[int, int], int] = {}
+        n_lines = total_lines = 0
+
+        def flush_lines() -> None:
+            # written in blocks: a million accounts make 13 M lines, too many to hold as Python tuples
+            nonlocal n_lines, total_lines
+            bulk_insert(
+                conn,
+                m.ChargeLine.__table__,
+                LINE_COLUMNS,
+                (
+                    (*row[:10], *(None if v is None else str(v) for v in row[10:16]), row[16], run_id)
+                    for row in lines
+                ),
+            )
+            n_lines += len(lines)
+            total_lines += sum(r[16] for r in lines)
+            lines.clear()
+
         for acc, _number, _owner, area_raw, bld in accounts:
+            if len(lines) >= 200_000:
+                flush_lines()
             area = Decimal(str(area_raw)).quantize(Q2)
             people = max(int(persons.get(acc, 0)), 1)
             for sid, pid, method in services.get(acc, []):
@@ -395,19 +415,11 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                         )
                     )
                     charged[key][4] += amt
-        bulk_insert(
-            conn,
-            m.ChargeLine.__table__,
-            LINE_COLUMNS,
-            (
-                (*row[:10], *(None if v is None else str(v) for v in row[10:16]), row[16], run_id)
-                for row in lines
-            ),
-        )
+        flush_lines()
         conn.execute(
             m.CalcRun.__table__.update()
             .where(m.CalcRun.__table__.c.id == run_id)
-            .values(lines=len(lines), total_kop=sum(r[16] for r in lines))
+            .values(lines=n_lines, total_kop=total_lines)
         )
 
         # -- payments, their files and errors -------------------------------------------------
@@ -772,15 +784,15 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                 opening[(acc, sid)] += principal + pen
                 provider_of.setdefault((acc, sid), pid)
         keys = sorted(set(opening) | set(charged) | set(paid))
-        b_rows = []
-        for acc, sid in keys:
-            # as hub.billing writes them: charged = regular, recalc = recalculations + reductions,
-            # benefit and penalty signed; closing = opening + charged + recalc + benefit + penalty − paid
-            v = charged.get((acc, sid), [0, 0, 0, 0, 0])
-            recalc = v[1] + v[2]
-            closing = opening[(acc, sid)] + v[0] + recalc + v[3] + v[4] - paid[(acc, sid)]
-            b_rows.append(
-                (
+
+        def b_rows() -> Any:  # a generator: 12 M rows at a million accounts
+            for acc, sid in keys:
+                # as hub.billing writes them: charged = regular, recalc = recalculations + reductions,
+                # benefit and penalty signed; closing = opening + charged + recalc + benefit + penalty − paid
+                v = charged.get((acc, sid), [0, 0, 0, 0, 0])
+                recalc = v[1] + v[2]
+                closing = opening[(acc, sid)] + v[0] + recalc + v[3] + v[4] - paid[(acc, sid)]
+                yield (
                     period,
                     acc,
                     sid,
@@ -794,7 +806,7 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                     0,
                     closing,
                 )
-            )
+
         bulk_insert(
             conn,
             m.AccountBalance.__table__,
@@ -812,7 +824,7 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                 "correction_kop",
                 "closing_kop",
             ),
-            b_rows,
+            b_rows(),
         )
 
         # -- DAG runs ------------------------------------------------------------------------
@@ -845,7 +857,7 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                 "success",
                 t0,
                 t0 + dt.timedelta(minutes=3),
-                f"начислено строк: {len(lines)}",
+                f"начислено строк: {n_lines}",
             )
         )
         bulk_insert(
@@ -872,13 +884,13 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
                     )
                 )
     return {
-        "charge_lines": len(lines),
+        "charge_lines": n_lines,
         "payments": len(pay_rows),
         "payment_allocations": len(alloc_rows),
         "registry_files": len(files),
         "registry_errors": len(errors),
         "provider_transfers": len(t_rows),
-        "account_balances": len(b_rows),
+        "account_balances": len(keys),
         "run_log": len(run_rows),
     }
 

@@ -45,8 +45,10 @@ class Store:
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def filled(request: pytest.FixtureRequest, new_store_url: Callable[[str], str]) -> Iterator[Store]:
-    """A 400-account city with a month of charges, payments, files, transfers and runs (our own store)."""
+    """A 400-account city with a month of charges, payments, files, transfers and runs (our own store),
+    its reporting mart refreshed (the pages read the mart; the tests check it against the raw tables)."""
     from hub.city.generate import generate_city
+    from hub.reports.mart import refresh_mart
     from hub.store import migrate
     from hub.store.db import make_engine
     from tests.dashboards.activity import fill_activity
@@ -56,6 +58,8 @@ def filled(request: pytest.FixtureRequest, new_store_url: Callable[[str], str]) 
     migrate.upgrade(engine)
     generate_city(engine, ACCOUNTS, SEED)
     fill_activity(engine)
+    with engine.begin() as conn:
+        refresh_mart(conn)
     yield Store(str(request.param), url, engine)
     engine.dispose()
 

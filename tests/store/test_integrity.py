@@ -152,3 +152,60 @@ def test_failed_transaction_leaves_nothing(store: Engine) -> None:
     with store.connect() as conn:
         assert conn.execute(select(m.Payment.id)).all() == []
         assert conn.execute(select(m.Account.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"account_id": 999_999},  # no such account
+        {"agent_id": 32_000},  # no such payment agent
+        {"registry_file_id": 999_999},  # no such registry file
+    ],
+)
+def test_payment_references_are_checked(store: Engine, bad: dict[str, int]) -> None:
+    """A payment must point at an existing account, agent and registry file — a foreign key on
+    SQLite, a set-based statement trigger on PostgreSQL (migration 0003) — on insert, on COPY
+    (``bulk_insert``) and on update."""
+    with session_scope(store) as s:
+        _account(s)
+        sber = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "SBER"))
+        s.add(_payment(sber, "OK-1", 100))
+    payment = {**_payment(sber, "BAD-1", 100).__dict__}
+    row = {k: payment.get(k) for k in ("agent_id", "operation_id", "op_date", "account_id", "account_number")}
+    row.update(
+        id=1_000, kind="payment", amount_kop=100, transfer_kop=100, commission_kop=0, unidentified=False
+    )
+    row["status"] = "new"
+    row.update(bad)
+    columns = list(row)
+    import sqlite3
+
+    import psycopg
+
+    raw_errors = (IntegrityError, sqlite3.IntegrityError, psycopg.errors.IntegrityError)  # COPY: the driver's
+    with pytest.raises(raw_errors, match="foreign key|FOREIGN KEY"), store.begin() as conn:
+        bulk_insert(conn, m.Payment.__table__, columns, [tuple(row[c] for c in columns)])
+    column, value = next(iter(bad.items()))
+    with pytest.raises(IntegrityError, match="foreign key|FOREIGN KEY"), session_scope(store) as s:
+        p = s.scalars(select(m.Payment).where(m.Payment.operation_id == "OK-1")).one()
+        setattr(p, column, value)
+        s.flush()
+    with session_scope(store) as s:  # nothing of the above was written
+        assert s.scalars(select(m.Payment.operation_id)).all() == ["OK-1"]
+
+
+def test_referenced_parents_cannot_be_deleted(store: Engine) -> None:
+    with session_scope(store) as s:
+        _account(s)
+        sber = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "SBER"))
+        s.add(_payment(sber, "OK-1", 100))
+    for model, key in ((m.Account, 1), (m.PaymentAgent, sber)):
+        with pytest.raises(IntegrityError, match="foreign key|FOREIGN KEY"), store.begin() as conn:
+            conn.execute(model.__table__.delete().where(model.__table__.c.id == key))
+    if store.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with pytest.raises(IntegrityError, match="payments refer to it"), store.begin() as conn:
+            conn.execute(text("TRUNCATE accounts CASCADE"))
+    with session_scope(store) as s:
+        assert s.scalar(select(m.Account.id)) == 1
