@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -421,28 +421,25 @@ class BankFile(ParsedFile[BankPayment]):
         day = [dates[s] for s in d_s]
         tm = [times[s] for s in t_s]
         per = [periods[s] for s in per_s]
-        for col in (day, tm, per):
-            if None in col:
-                bad |= np.fromiter((x is None for x in col), bool, n)
+        parsed_cols: tuple[list[Any], ...] = (day, tm, per)
+        for parsed in parsed_cols:
+            if None in parsed:
+                bad |= np.fromiter((x is None for x in parsed), np.bool_, n)
         if not bad.any():  # the period within 36 months back / 3 ahead of the operation date
-            diff = np.fromiter((d[1] for d in day), np.int64, n) - np.fromiter(
-                (p.index for p in per),
-                np.int64,
-                n,  # type: ignore[union-attr]
-            )
+            months = np.fromiter((d[1] for d in day), np.int64, n)  # type: ignore[index]
+            diff = months - np.fromiter((p.index for p in per), np.int64, n)  # type: ignore[union-attr,arg-type]
             bad |= (diff > PERIOD_BACK_MONTHS) | (diff < -PERIOD_AHEAD_MONTHS)
         else:
-            for i in np.flatnonzero(~bad):
-                diff = day[i][1] - per[i].index  # type: ignore[index,union-attr]
-                bad[i] = diff > PERIOD_BACK_MONTHS or diff < -PERIOD_AHEAD_MONTHS
-        for col, width in zip(
-            (branch, cashier, op_id, account, payer, address), WIDTHS.values(), strict=True
-        ):
+            for i in np.flatnonzero(~bad).tolist():
+                back = day[i][1] - per[i].index  # type: ignore[index,union-attr]
+                bad[i] = back > PERIOD_BACK_MONTHS or back < -PERIOD_AHEAD_MONTHS
+        text_cols: tuple[tuple[str, ...], ...] = (branch, cashier, op_id, account, payer, address)
+        for col, width in zip(text_cols, WIDTHS.values(), strict=True):
             if max(map(len, col)) > width:
-                bad |= np.fromiter((len(x) > width for x in col), bool, n)
+                bad |= np.fromiter((len(x) > width for x in col), np.bool_, n)
         for col in (op_id, account):
             if "" in col or any(map(str.isspace, col)):
-                bad |= np.fromiter((not x or x.isspace() for x in col), bool, n)
+                bad |= np.fromiter((not x or x.isspace() for x in col), np.bool_, n)
         amount, ok_a = money_column(am_s)
         transfer, ok_t = money_column(tr_s)
         commission, ok_c = money_column(co_s)

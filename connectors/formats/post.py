@@ -385,15 +385,15 @@ class PostFile(ParsedFile[PostPayment]):
                 self._slow_payment(text, line_no, slow)
             slow.sort(key=lambda r: r.line_no)
             return
-        bad = np.fromiter((d != batch.oper_date for d in getd), bool, n)  # None too
+        bad = np.fromiter((d != batch.oper_date for d in getd), np.bool_, n)  # None too
         if None in num1:
-            bad |= np.fromiter((k is None for k in num1), bool, n)
+            bad |= np.fromiter((k is None for k in num1), np.bool_, n)
         typep = [t[12:14] for t in texts]
         if not _TYPEP.issuperset(typep):
-            bad |= np.fromiter((x not in _TYPEP for x in typep), bool, n)
+            bad |= np.fromiter((x not in _TYPEP for x in typep), np.bool_, n)
         account = [t[14:34].strip() for t in texts]
         if "" in account:
-            bad |= np.fromiter((not x for x in account), bool, n)
+            bad |= np.fromiter((not x for x in account), np.bool_, n)
         per_s = [t[34:40] for t in texts]
         for s in set(per_s).difference(periods):
             try:
@@ -402,7 +402,7 @@ class PostFile(ParsedFile[PostPayment]):
                 periods[s] = None
         per = [periods[s] for s in per_s]
         if None in per:
-            bad |= np.fromiter((p is None for p in per), bool, n)
+            bad |= np.fromiter((p is None for p in per), np.bool_, n)
         for i in np.flatnonzero(~bad).tolist():
             d, p = getd[i], per[i]
             diff = d.year * 12 + d.month - 1 - p.index  # type: ignore[union-attr]
@@ -410,7 +410,7 @@ class PostFile(ParsedFile[PostPayment]):
                 bad[i] = True
         num2_s = [t[150:160] for t in texts]
         if set(num2_s) != _BLANK10:
-            bad |= np.fromiter((x != _BLANK10_S for x in num2_s), bool, n)  # readings: per record
+            bad |= np.fromiter((x != _BLANK10_S for x in num2_s), np.bool_, n)  # readings: per record
         amount, ok = money_column([t[160:172] for t in texts], r"\d{9}\.\d{2}")
         bad |= ~ok | (amount <= 0)
         keep: list[int] | None = None

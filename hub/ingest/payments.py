@@ -87,6 +87,7 @@ class _PaymentLoader:
         self.agent_id = 0
         self.agent_code = ""
         self._known_accounts: dict[str, tuple[int, str]] = {}
+        self.order_hint: dt.date | None = None  # bank: the п/п date, known once the file is opened
 
     # -- to be provided -------------------------------------------------------------------------
     def _op_id(self, rec: Any) -> str | None:
@@ -347,7 +348,13 @@ class _PaymentLoader:
         dups = [i for i, op in enumerate(op_ids) if op in loaded] if loaded else []
         if len(set(op_ids)) + len(dups) < n:  # repeated in the batch (the file is rejected: F011)
             seen: set[str] = set()
-            repeats = [i for i, op in enumerate(op_ids) if op not in loaded and (op in seen or seen.add(op))]
+            repeats = []
+            for i, op in enumerate(op_ids):
+                if op in loaded:
+                    continue
+                if op in seen:
+                    repeats.append(i)
+                seen.add(op)
         else:
             repeats = []
         skip = set(dups) | set(repeats)
