@@ -204,28 +204,9 @@ class _BankRows(FastRows):
         "transfer",
         "commission",
     )
+    RECORD = BankPayment
+    CONSTANTS = {"extras": (), "readings": ()}
     __slots__ = ()
-
-    def record(self, i: int) -> BankPayment:
-        c = self.cols
-        return BankPayment(
-            c["op_date"][i],
-            c["op_time"][i],
-            c["branch"][i],
-            c["cashier"][i],
-            c["op_id"][i],
-            c["account"][i],
-            c["payer"][i],
-            c["address"][i],
-            (),
-            (),
-            c["period"][i],
-            c["amount"][i],
-            c["transfer"][i],
-            c["commission"][i],
-            line_no=c["line_no"][i],
-            raw=c["raw"][i],
-        )
 
 
 class BankFile(ParsedFile[BankPayment]):

@@ -753,11 +753,14 @@ def iter_line_blocks(
 
 
 class FastRows:
-    """Well-formed lines of one block, column-wise (a format's fast path fills the columns named in
-    its ``COLUMNS``; ``line_no`` and ``raw`` always). :meth:`record` turns row ``i`` back into the
-    format's record — the one the per-line parser gives for that line."""
+    """Well-formed lines of one block, column-wise. A format's fast path fills the columns named in
+    its ``COLUMNS`` — ``line_no``, ``raw`` and fields of its ``RECORD`` class, by the same names;
+    :meth:`record` turns row ``i`` back into the record the per-line parser gives for that line
+    (the fields not in ``COLUMNS`` take ``CONSTANTS``)."""
 
     COLUMNS: tuple[str, ...] = ("line_no", "raw")
+    RECORD: Any = None
+    CONSTANTS: dict[str, Any] = {}
     __slots__ = ("cols", "total_kop")
 
     def __init__(self) -> None:
@@ -779,8 +782,10 @@ class FastRows:
             dst.extend(other.cols[name])
         self.total_kop += other.total_kop
 
-    def record(self, i: int) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def record(self, i: int) -> Any:
+        """Row ``i`` as the format's record."""
+        fields = {name: col[i] for name, col in self.cols.items()}
+        return self.RECORD(**fields, **self.CONSTANTS)
 
 
 @dataclass

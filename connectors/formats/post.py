@@ -176,27 +176,9 @@ class _PostRows(FastRows):
         "num1",
         "amount",
     )
+    RECORD = PostPayment
+    CONSTANTS = {"num2": None}
     __slots__ = ()
-
-    def record(self, i: int) -> PostPayment:
-        c = self.cols
-        return PostPayment(
-            c["batch"][i],
-            c["getd"][i],
-            c["oper"][i],
-            c["typep"][i],
-            c["account"][i],
-            c["period"][i],
-            c["fio"][i],
-            c["street"][i],
-            c["house"][i],
-            c["flat"][i],
-            c["num1"][i],
-            None,
-            c["amount"][i],
-            line_no=c["line_no"][i],
-            raw=c["raw"][i],
-        )
 
 
 class PostFile(ParsedFile[PostPayment]):

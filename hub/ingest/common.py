@@ -184,7 +184,6 @@ def select_in(
     *,
     params: Sequence[Any] = (),
     array_type: str = "text",
-    growing: bool = False,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` whose ``{values}`` placeholder is replaced by a test against a whole list,
     in one statement on the driver's cursor (no SQLAlchemy compilation, no 1 000-parameter
@@ -198,12 +197,7 @@ def select_in(
     the table as it is now — a generic plan made while ``payments`` was still small (a sequential
     scan) would otherwise stay for the whole file while the transaction fills the table. (Setting
     ``plan_cache_mode = force_custom_plan`` for the transaction does the same but also re-plans
-    the foreign-key checks of every row written, which made the COPYs 2.5× slower.) ``growing``:
-    the table is being filled by this transaction and has no statistics for its new rows, so even
-    a fresh plan may be a sequential scan (seen: a look-up of 5 operation ids took 80 ms once
-    200,000 payments were in, and grew with every batch); sequential scans are switched off for
-    this one statement (``SET LOCAL``, restored right after) — the look-ups are by a unique or
-    leading index key."""
+    the foreign-key checks of every row written, which made the COPYs 2.5× slower.)"""
     vals = list(values)
     if not vals:
         return []
@@ -212,14 +206,8 @@ def select_in(
     if conn.dialect.name == "postgresql":
         query = sql.replace("?", "%s").replace("{values}", f"= ANY(%s::{array_type}[])")
         with raw.cursor() as cur:
-            if growing:
-                cur.execute("SET LOCAL enable_seqscan = off")
-            try:
-                cur.execute(query, (*params, vals), prepare=False)
-                return [tuple(r) for r in cur.fetchall()]
-            finally:
-                if growing:
-                    cur.execute("SET LOCAL enable_seqscan = on")
+            cur.execute(query, (*params, vals), prepare=False)
+            return [tuple(r) for r in cur.fetchall()]
     if conn.dialect.name == "sqlite":
         query = sql.replace("{values}", "IN (SELECT value FROM json_each(?))")
         cur = raw.cursor()

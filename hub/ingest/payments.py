@@ -126,7 +126,6 @@ class _PaymentLoader:
                 "SELECT operation_id FROM payments WHERE agent_id = ? AND operation_id {values}",
                 keys,
                 params=(self.agent_id,),
-                growing=True,
             )
         }
 
@@ -482,7 +481,6 @@ class _Meters:
             meter_ids,
             params=(source,),
             array_type="bigint",
-            growing=True,
         ):
             # SQLite keeps dates as ISO text (read through the driver, not SQLAlchemy)
             existing.add((int(mid), int(zone), dt.date.fromisoformat(day) if sqlite else day))

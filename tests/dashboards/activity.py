@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy import Engine, func, select, text
 
 from hub.billing.bill import LINE_COLUMNS
+from hub.ingest.payments import PAYMENT_COLUMNS
 from hub.store import models as m
 from hub.store.db import bulk_insert
 
@@ -627,28 +628,7 @@ def fill_activity(engine: Engine, seed: int = 7) -> dict[str, int]:
         bulk_insert(
             conn,
             m.Payment.__table__,
-            (
-                "id",
-                "agent_id",
-                "registry_file_id",
-                "line_no",
-                "operation_id",
-                "op_date",
-                "op_time",
-                "branch",
-                "account_id",
-                "account_number",
-                "payer_name",
-                "payer_address",
-                "period",
-                "kind",
-                "amount_kop",
-                "transfer_kop",
-                "commission_kop",
-                "unidentified",
-                "status",
-                "designated",
-            ),
+            (*PAYMENT_COLUMNS, "designated"),
             pay_rows,
         )
 
