@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
 import numpy as np
 
+from .columnar import ArrowRows, blank, by_distinct, is_plain, money_kop, read_fields
 from .common import (
     Chunk,
     DuplicateTracker,
@@ -209,12 +210,78 @@ class _BankRows(FastRows):
     __slots__ = ()
 
 
+_ARROW_FIELDS = (
+    "d",
+    "t",
+    "branch",
+    "cashier",
+    "op_id",
+    "account",
+    "payer",
+    "address",
+    "per",
+    "am",
+    "tr",
+    "co",
+)
+
+
+class _BankArrowRows(ArrowRows):
+    """Fast rows of a plain bank block as an Arrow table: the twelve fields as read (``d`` … ``co``,
+    see ``_ARROW_FIELDS``) and ``line_no``, ``op_date`` (date32), ``op_time`` (time32[s]),
+    ``period`` (int32 ``YYYYMM``), ``amount``, ``transfer``, ``commission`` (int64 kopecks)."""
+
+    COLUMNS = _BankRows.COLUMNS
+    RECORD = BankPayment
+    CONSTANTS = _BankRows.CONSTANTS
+    __slots__ = ()
+
+    def raw_lines(self, table: Any, rows: Sequence[int]) -> list[str]:
+        part = table.take(list(rows))
+        return [";".join(f) for f in zip(*(part.column(n).to_pylist() for n in _ARROW_FIELDS), strict=True)]
+
+    def python_columns(self, table: Any) -> dict[str, list[Any]]:
+        col = {name: table.column(name).to_pylist() for name in table.column_names}
+        periods = {p: Period(p // 100, p % 100) for p in set(col["period"])}
+        return {
+            "line_no": col["line_no"],
+            "raw": [";".join(f) for f in zip(*(col[n] for n in _ARROW_FIELDS), strict=True)],
+            "op_date": col["op_date"],
+            "op_time": col["op_time"],
+            "branch": col["branch"],
+            "cashier": col["cashier"],
+            "op_id": col["op_id"],
+            "account": col["account"],
+            "payer": col["payer"],
+            "address": col["address"],
+            "period": [periods[p] for p in col["period"]],
+            "amount": col["amount"],
+            "transfer": col["transfer"],
+            "commission": col["commission"],
+        }
+
+
+def _time_or_none(s: str) -> dt.time | None:
+    try:
+        return parse_time(s)
+    except FieldValueError:
+        return None
+
+
+def _period_or_none(s: str) -> Period | None:
+    try:
+        return Period.parse(s, "MMYY")
+    except FieldValueError:
+        return None
+
+
 class BankFile(ParsedFile[BankPayment]):
     """Streaming result of :func:`parse`. After iteration: ``control`` (or None) and ``sender``."""
 
     kind = SourceKind.BANK
     block_bytes = 1 << 18  # read this much at a time (the tests make it tiny)
     fast_path = True  # False: every line the per-line way (the tests compare the two)
+    arrow = True  # plain blocks checked by pyarrow (False: the Python fast path; tests compare)
 
     def __init__(self, source: Source, file_name: str, *, today: dt.date | None = None) -> None:
         super().__init__(file_name)
@@ -248,11 +315,14 @@ class BankFile(ParsedFile[BankPayment]):
                 fast = _BankRows()
                 slow: list[BankPayment] = []
                 texts: list[str] | None = None
+                plain = False
                 if block[-1][1] is not None:
                     with contextlib.suppress(UnicodeDecodeError):
-                        joined = b"\n".join(raw for _, raw in block).decode(ENCODING)  # type: ignore[misc]
-                        if not has_control_chars(joined):
-                            texts = joined.split("\n")
+                        data = b"\n".join(raw for _, raw in block)  # type: ignore[misc]
+                        plain = self.arrow and is_plain(data, ENCODING)
+                        joined = data.decode(ENCODING)
+                        if plain or not has_control_chars(joined):
+                            texts = []
                 if (
                     texts is not None
                     and self.fast_path
@@ -260,6 +330,14 @@ class BankFile(ParsedFile[BankPayment]):
                     and not joined.startswith("=")
                     and "\n=" not in joined
                 ):  # the usual block: payment lines only — split and checked at once
+                    if plain:
+                        table = read_fields(joined, _ARROW_FIELDS)
+                        if table is not None:
+                            arrow_rows = _BankArrowRows()
+                            self._arrow_run([ln for ln, _ in block], table, arrow_rows, slow)
+                            yield Chunk(arrow_rows, slow)
+                            continue
+                    texts = joined.split("\n")
                     rows = [t.split(";") for t in texts]
                     if set(map(len, rows)) == {MIN_FIELDS}:
                         self._fast_run([ln for ln, _ in block], texts, rows, fast, slow)
@@ -269,6 +347,8 @@ class BankFile(ParsedFile[BankPayment]):
                 run_texts: list[str] = []
                 run_rows: list[list[str]] = []
                 stop = False
+                if texts is not None and not texts:
+                    texts = joined.split("\n")
                 for i, (line_no, raw) in enumerate(block):
                     if texts is not None and self.fast_path and not (self._control_seen_at or self._ended):
                         text = texts[i]
@@ -468,6 +548,80 @@ class BankFile(ParsedFile[BankPayment]):
             },
             keep,
         )
+
+    def _arrow_run(
+        self, line_nos: list[int], table: Any, fast: _BankArrowRows, slow: list[BankPayment]
+    ) -> None:
+        """:meth:`_fast_run` for a plain block read by pyarrow: the same checks, column-wise in
+        Arrow; a line failing any goes through :meth:`_payment`."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        col = {name: table.column(name).combine_chunks() for name in _ARROW_FIELDS}
+        days, d_idx = by_distinct(col["d"], self._dates, self._fast_date)
+        times, t_idx = by_distinct(col["t"], self._times, _time_or_none)
+        pers, p_idx = by_distinct(col["per"], self._periods, _period_or_none)
+        op_date = pc.take(pa.array([d[0] if d else None for d in days], pa.date32()), d_idx)
+        month = pc.take(pa.array([d[1] if d else None for d in days], pa.int32()), d_idx)
+        op_time = pc.take(pa.array(times, pa.time32("s")), t_idx)
+        per_index = pc.take(pa.array([p.index if p else None for p in pers], pa.int32()), p_idx)
+        period = pc.take(pa.array([p.year * 100 + p.month if p else None for p in pers], pa.int32()), p_idx)
+        back = pc.subtract(month, per_index)  # null where the date or the period is bad
+        bad = pc.fill_null(
+            pc.or_(
+                pc.or_(pc.greater(back, PERIOD_BACK_MONTHS), pc.less(back, -PERIOD_AHEAD_MONTHS)),
+                pc.is_null(op_time),
+            ),
+            True,
+        )
+        for name, width in zip(
+            ("branch", "cashier", "op_id", "account", "payer", "address"), WIDTHS.values(), strict=True
+        ):
+            bad = pc.or_(bad, pc.greater(pc.utf8_length(col[name]), width))
+        bad = pc.or_(bad, pc.or_(blank(col["op_id"]), blank(col["account"])))
+        amount, ok_a = money_kop(col["am"])
+        transfer, ok_t = money_kop(col["tr"])
+        commission, ok_c = money_kop(col["co"])
+        ok = pc.and_(pc.and_(ok_a, ok_t), ok_c)
+        ok = pc.and_(ok, pc.and_(pc.greater(amount, 0), pc.equal(pc.add(transfer, commission), amount)))
+        bad = pc.or_(bad, pc.invert(ok))
+        if self.first_osb is None:
+            self.first_osb = col["branch"][0].as_py().split("/", 1)[0]
+        lines = pa.array(line_nos, pa.int64())
+        out = pa.table(
+            {
+                **col,
+                "line_no": lines,
+                "op_date": op_date,
+                "op_time": op_time,
+                "period": period,
+                "amount": amount,
+                "transfer": transfer,
+                "commission": commission,
+            }
+        )
+        if pc.any(bad).as_py():
+            bad_np = bad.to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(bad_np).tolist():
+                fields = [col[name][i].as_py() for name in _ARROW_FIELDS]
+                rec = self._payment(fields, line_nos[i], ";".join(fields))
+                self._take_payment(rec)
+                slow.append(rec)
+            slow.sort(key=lambda r: r.line_no)
+            out = out.filter(pc.invert(bad))
+            good_lines = out.column("line_no").to_pylist()
+        else:
+            good_lines = line_nos
+        sums = self.sums
+        a = pc.sum(out.column("amount")).as_py() or 0
+        sums["amount"] += a
+        sums["transfer"] += pc.sum(out.column("transfer")).as_py() or 0
+        sums["commission"] += pc.sum(out.column("commission")).as_py() or 0
+        self._count += out.num_rows
+        self._dups.add_many(out.column("op_id").to_pylist(), good_lines)
+        if out.num_rows:
+            fast.tables.append(out)
+            fast.total_kop += a
 
     def _fast_date(self, s: str) -> tuple[dt.date, int] | None:
         """A date the fast path accepts (valid, not in the future, not after the п/п date)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import queue
@@ -264,6 +265,36 @@ def write_rows(conn: Connection, table: Any, columns: Sequence[str], rows: Itera
             copy.write_row(row)
             count += 1
     return count
+
+
+def write_arrow(conn: Connection, table: Any, columns: Sequence[str], data: Any) -> int:
+    """:func:`write_rows` for an Arrow table whose columns are ``columns`` in that order.
+    PostgreSQL: the table as CSV (pyarrow's writer, in C++) into ``COPY … (FORMAT csv)`` — strings
+    quoted, so an empty string stays empty and only an unquoted empty field is NULL. SQLite: rows
+    of Python values, dates and times as ISO text."""
+    if not data.num_rows:
+        return 0
+    if conn.dialect.name != "postgresql":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        cols = []
+        for col in data.columns:
+            if pa.types.is_date(col.type) or pa.types.is_time(col.type):
+                col = pc.cast(col, pa.string())
+            cols.append(col.to_pylist())
+        return bulk_insert(conn, table, columns, list(zip(*cols, strict=True)), prepared=True)
+    import pyarrow.csv as pacsv
+
+    sink = io.BytesIO()
+    pacsv.write_csv(data, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    name = table.name if hasattr(table, "name") else str(table)
+    raw: Any = conn.connection.dbapi_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cur, cur.copy(f'COPY "{name}" ({names}) FROM STDIN (FORMAT csv)') as copy:
+        copy.write(sink.getbuffer())
+    return int(data.num_rows)
 
 
 def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:

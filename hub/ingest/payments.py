@@ -22,9 +22,18 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from connectors.formats import bank, post
+from connectors.formats.columnar import ArrowRows
 from connectors.formats.common import FastRows, FileError, Problem
 from connectors.formats.protocol import ErrorCode, ErrorKind
-from hub.ingest.common import BATCH, FileContext, lookup_accounts, prefetch, select_in, sqlite_ready
+from hub.ingest.common import (
+    BATCH,
+    FileContext,
+    lookup_accounts,
+    prefetch,
+    select_in,
+    sqlite_ready,
+    write_arrow,
+)
 from hub.ingest.common import write_rows as bulk_insert  # COPY on PostgreSQL; rows prepared on SQLite
 from hub.store import models as m
 
@@ -253,7 +262,7 @@ class _PaymentLoader:
         of :data:`BATCH`; fast rows gathered into batches of :data:`FAST_BATCH`, written column-wise."""
         pending: FastRows | None = None
         slow: list[Any] = []
-        for chunk in prefetch(parsed.chunks()):
+        for chunk in prefetch(parsed.chunks(), depth=32):
             if self.order_hint is None:
                 self.order_hint = getattr(parsed, "order_date_hint", None)
             slow.extend(chunk.slow)
@@ -262,6 +271,9 @@ class _PaymentLoader:
                 slow = []
             fast = chunk.fast
             if fast is not None and len(fast):
+                if pending is not None and type(pending) is not type(fast):
+                    self._flush_fast(conn, ctx, pending)  # Arrow rows and Python rows apart
+                    pending = None
                 if pending is None:
                     pending = fast
                 else:
@@ -291,6 +303,9 @@ class _PaymentLoader:
         table inside the load's transaction cost more than the load itself (97 s of 166 s for a
         million lines). One savepoint per 20,000 lines keeps a million-line file under
         PostgreSQL's 64 cached subtransactions."""
+        if isinstance(rows, ArrowRows):
+            self._flush_arrow(conn, ctx, rows)
+            return
         cols = rows.cols
         numbers = [a.strip() for a in cols["account"]]
         accounts = self._accounts_of(conn, set(numbers))
@@ -318,6 +333,165 @@ class _PaymentLoader:
             return
         savepoint.commit()
         self._fast_apply(ctx, built)
+
+    def _arrow_columns(self, table: Any) -> dict[str, Any]:
+        """The ``payments`` values of Arrow fast rows, as Arrow arrays: ``account`` (the number as
+        the store knows it), ``op_id``, ``op_date``, ``op_time``, ``branch``, ``payer``,
+        ``address``, ``kind``, ``amount``, ``transfer``, ``commission``, ``period``, ``line_no``."""
+        raise NotImplementedError
+
+    def _flush_arrow(self, conn: Connection, ctx: FileContext, rows: ArrowRows) -> None:
+        """:meth:`_flush_fast` for rows kept as an Arrow table: the store checks column-wise and
+        the batch written as it is (CSV into COPY on PostgreSQL); Python runs only for the
+        distinct account numbers and for the lines with a problem."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = rows.table
+        cols = self._arrow_columns(table)
+        uniq = pc.unique(cols["account"])
+        keys = uniq.to_pylist()
+        accounts = self._accounts_of(conn, keys)
+        found = [accounts.get(k) for k in keys]
+        where = pc.index_in(cols["account"], value_set=uniq)
+        open_ids = pa.array([f[0] if f is not None and f[1] == "open" else None for f in found], pa.int64())
+        account_ids = pc.take(open_ids, where)
+        args = (ctx, rows, table, cols, account_ids, found, where)
+        if conn.dialect.name != "postgresql":
+            built = self._arrow_build(*args, self._loaded_ops(conn, cols["op_id"].to_pylist()))
+            self._write_arrow(conn, ctx, built["table"])
+            self._fast_apply(ctx, built)
+            return
+        import psycopg.errors
+
+        savepoint = conn.begin_nested()
+        try:
+            built = self._arrow_build(*args, set())
+            self._write_arrow(conn, ctx, built["table"])
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != "uq_payments_agent_id_operation_id":
+                raise
+            savepoint.rollback()
+            built = self._arrow_build(*args, self._loaded_ops(conn, cols["op_id"].to_pylist()))
+            self._write_arrow(conn, ctx, built["table"])
+            self._fast_apply(ctx, built)
+            return
+        savepoint.commit()
+        self._fast_apply(ctx, built)
+
+    @staticmethod
+    def _write_arrow(conn: Connection, ctx: FileContext, table: Any) -> None:
+        """Write a batch built by :meth:`_arrow_build`. On PostgreSQL the ids come from the
+        column's default (the same sequence :class:`~hub.ingest.common.FileContext` takes from):
+        one ``nextval`` per row inside COPY instead of fetching 20,000 values first (~0.2 s a batch)."""
+        import pyarrow as pa
+
+        if conn.dialect.name == "postgresql":
+            write_arrow(conn, m.Payment.__table__, PAYMENT_COLUMNS[1:], table)
+            return
+        ids = ctx.ids.take("payments", table.num_rows)
+        with_ids = table.add_column(0, "id", pa.array(ids, pa.int64()))
+        write_arrow(conn, m.Payment.__table__, PAYMENT_COLUMNS, with_ids)
+
+    def _arrow_build(
+        self,
+        ctx: FileContext,
+        rows: ArrowRows,
+        table: Any,
+        cols: dict[str, Any],
+        account_ids: Any,
+        found: list[tuple[int, str] | None],
+        where: Any,
+        loaded: set[str],
+    ) -> dict[str, Any]:
+        """:meth:`_fast_build` in Arrow: the ``payments`` table (without ids) of the batch and its
+        problems and totals; nothing is written or counted yet."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = table.num_rows
+        op_ids = cols["op_id"]
+        line_nos = cols["line_no"]
+        amounts = cols["amount"]
+        problems: list[Problem] = []
+        dups: list[int] = []
+        repeats: list[int] = []
+        if loaded or pc.count_distinct(op_ids).as_py() < n:
+            seen: set[str] = set()
+            for i, op in enumerate(op_ids.to_pylist()):
+                if op in loaded:
+                    dups.append(i)
+                elif op in seen:
+                    repeats.append(i)
+                seen.add(op)
+        skip = sorted({*dups, *repeats})
+        for code, where_rows in ((ErrorCode.DUPLICATE_LOADED, dups), (ErrorCode.DUPLICATE_IN_FILE, repeats)):
+            if where_rows:
+                raws = rows.raw_lines(table, where_rows)
+                for i, raw in zip(where_rows, raws, strict=True):
+                    problems.append(
+                        ctx.line_error(
+                            code, line_nos[i].as_py(), self._key_field, f"операция {op_ids[i].as_py()}", raw
+                        )
+                    )
+        skipped = np.zeros(n, dtype=bool)
+        skipped[skip] = True
+        no_account = account_ids.is_null().to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(no_account & ~skipped).tolist()
+        if bad:
+            raws = rows.raw_lines(table, bad)
+            wheres = pc.take(where, pa.array(bad)).to_pylist()
+            numbers = pc.take(cols["account"], pa.array(bad)).to_pylist()
+            lines = pc.take(line_nos, pa.array(bad)).to_pylist()
+            for k, raw in enumerate(raws):
+                code = ErrorCode.ACCOUNT_UNKNOWN if found[wheres[k]] is None else ErrorCode.ACCOUNT_CLOSED
+                problems.append(ctx.line_error(code, lines[k], self._account_field, f"«{numbers[k]}»", raw))
+        kop = amounts.to_numpy(zero_copy_only=False)
+        unidentified_kop = int(kop[no_account & ~skipped].sum())
+        dup_kop = int(kop[skipped].sum())
+        if pc.max(pc.utf8_length(op_ids)).as_py() > 40:
+            op_ids = pa.array(
+                [
+                    op if len(op) <= 40 else self._synthetic_id(ln)
+                    for op, ln in zip(op_ids.to_pylist(), line_nos.to_pylist(), strict=True)
+                ],
+                pa.string(),
+            )
+        unidentified = account_ids.is_null()
+        out = pa.table(
+            {
+                "agent_id": pa.array(np.full(n, self.agent_id, dtype=np.int64)),
+                "registry_file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
+                "line_no": line_nos,
+                "operation_id": op_ids,
+                "op_date": cols["op_date"],
+                "op_time": cols["op_time"],
+                "branch": cols["branch"],
+                "account_id": account_ids,
+                "account_number": cols["account"],
+                "payer_name": cols["payer"],
+                "payer_address": cols["address"],
+                "period": cols["period"],
+                "kind": cols["kind"],
+                "amount_kop": amounts,
+                "transfer_kop": cols["transfer"],
+                "commission_kop": cols["commission"],
+                "unidentified": unidentified,
+                "status": pc.if_else(unidentified, "unidentified", "new"),
+            }
+        )
+        if skip:
+            out = out.filter(pa.array(~skipped))
+        return {
+            "n": n,
+            "table": out,
+            "problems": problems,
+            "rejected": len(bad) + len(skip),
+            "duplicates": len(skip),
+            "loaded_kop": int(kop.sum()) - unidentified_kop - dup_kop,
+            "unidentified_kop": unidentified_kop,
+        }
 
     def _fast_build(
         self,
@@ -581,6 +755,31 @@ class BankLoader(_PaymentLoader):
             cols["transfer"],
             cols["commission"],
         )
+
+    def _arrow_columns(self, table: Any) -> dict[str, Any]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from connectors.formats.columnar import empty_to_null
+
+        col = {name: table.column(name).combine_chunks() for name in table.column_names}
+        address = col["address"]
+        no_address = pc.or_(pc.equal(address, ""), pc.equal(pc.utf8_upper(pc.utf8_trim(address, " ")), "НД"))
+        return {
+            "account": pc.utf8_trim(col["account"], " "),
+            "op_id": pc.utf8_trim(col["op_id"], " "),
+            "op_date": col["op_date"],
+            "op_time": col["op_time"],
+            "branch": empty_to_null(col["branch"]),
+            "payer": empty_to_null(col["payer"]),
+            "address": pc.if_else(no_address, pa.scalar(None, pa.string()), address),
+            "kind": pa.array(["payment"] * table.num_rows, pa.string()),
+            "amount": col["amount"],
+            "transfer": col["transfer"],
+            "commission": col["commission"],
+            "period": col["period"],
+            "line_no": col["line_no"],
+        }
 
     def _row(self, rec: bank.BankPayment) -> tuple[Any, ...]:
         amount = rec.amount or 0

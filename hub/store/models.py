@@ -633,11 +633,14 @@ class Payment(Base):
         CheckConstraint("amount_kop > 0", name="amount_positive"),
         CheckConstraint(_in("kind", ("payment", "penalty")), name="kind"),
         Index("ix_payments_account_date", "account_id", "op_date"),
-        Index("ix_payments_op_date", "op_date"),
+        # BRIN on PostgreSQL (migration 0004): payments are appended file by file, day by day, so the
+        # heap follows these columns; ranges of blocks serve the look-ups at almost no write cost.
+        Index("ix_payments_op_date", "op_date", postgresql_using="brin"),
+        Index("ix_payments_registry_file_id", "registry_file_id", postgresql_using="brin"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("payment_agents.id"))
-    registry_file_id: Mapped[int | None] = mapped_column(ForeignKey("registry_files.id"), index=True)
+    registry_file_id: Mapped[int | None] = mapped_column(ForeignKey("registry_files.id"))
     line_no: Mapped[int | None] = mapped_column(Integer)
     operation_id: Mapped[str] = mapped_column(String(40))
     op_date: Mapped[dt.date]

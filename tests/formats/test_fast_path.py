@@ -22,7 +22,7 @@ from tests.robustness.test_fuzz import CENTER_INN, mutated, sample
 FUZZ = settings(database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _outcome(kind: str, data: bytes, *, fast: bool, block: int) -> dict[str, Any]:
+def _outcome(kind: str, data: bytes, *, fast: bool, block: int, arrow: bool = True) -> dict[str, Any]:
     parsed: Any = (
         bank.parse(data, BANK, today=TODAY)
         if kind == "bank"
@@ -30,6 +30,7 @@ def _outcome(kind: str, data: bytes, *, fast: bool, block: int) -> dict[str, Any
     )
     parsed.fast_path = fast
     parsed.block_bytes = block
+    parsed.arrow = arrow  # plain blocks through pyarrow (True) or the Python fast path
     records = [(r, r.line_no, r.raw, r.errors, r.warnings) for r in parsed]
     out = {
         "records": records,
@@ -48,6 +49,7 @@ def _same(kind: str, data: bytes, block: int = 1 << 18) -> dict[str, Any]:
     slow = _outcome(kind, data, fast=False, block=block)
     fast = _outcome(kind, data, fast=True, block=block)
     assert fast == slow
+    assert _outcome(kind, data, fast=True, block=block, arrow=False) == slow
     return fast
 
 

@@ -195,11 +195,28 @@ def test_payment_references_are_checked(store: Engine, bad: dict[str, int]) -> N
 
 
 def test_referenced_parents_cannot_be_deleted(store: Engine) -> None:
+    """Deleting an account, agent or registry file still referenced by a payment fails (on PostgreSQL
+    the guard trigger of migration 0003, which looks payments up by ``registry_file_id`` — a BRIN
+    index since 0004); an unreferenced registry file can be deleted."""
+
+    def file(n: int) -> m.RegistryFile:
+        return m.RegistryFile(
+            sender="BANK:8606", kind="bank", name=f"{n}.txt", sha256=f"{n:064x}", status="loaded"
+        )
+
     with session_scope(store) as s:
         _account(s)
         sber = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "SBER"))
-        s.add(_payment(sber, "OK-1", 100))
-    for model, key in ((m.Account, 1), (m.PaymentAgent, sber)):
+        loaded, rejected = file(1), file(2)
+        s.add_all([loaded, rejected])
+        s.flush()
+        payment = _payment(sber, "OK-1", 100)
+        payment.registry_file_id = loaded.id
+        s.add(payment)
+        loaded_id, rejected_id = loaded.id, rejected.id
+    with store.begin() as conn:  # a file no payment refers to goes
+        conn.execute(m.RegistryFile.__table__.delete().where(m.RegistryFile.__table__.c.id == rejected_id))
+    for model, key in ((m.Account, 1), (m.PaymentAgent, sber), (m.RegistryFile, loaded_id)):
         with pytest.raises(IntegrityError, match="foreign key|FOREIGN KEY"), store.begin() as conn:
             conn.execute(model.__table__.delete().where(model.__table__.c.id == key))
     if store.dialect.name == "postgresql":
@@ -209,3 +226,4 @@ def test_referenced_parents_cannot_be_deleted(store: Engine) -> None:
             conn.execute(text("TRUNCATE accounts CASCADE"))
     with session_scope(store) as s:
         assert s.scalar(select(m.Account.id)) == 1
+        assert s.scalars(select(m.RegistryFile.id)).all() == [loaded_id]
