@@ -13,8 +13,10 @@ one meter is a warning and is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,8 @@ class _PaymentLoader:
         self.agent_id = 0
         self.agent_code = ""
         self._known_accounts: dict[str, tuple[int, str]] = {}
+        self._in_flight: tuple[Future[bool], tuple[Any, ...], dict[str, Any]] | None = None
+        self._writer: ThreadPoolExecutor | None = None
         self.order_hint: dt.date | None = None  # bank: the п/п date, known once the file is opened
 
     # -- to be provided -------------------------------------------------------------------------
@@ -141,6 +145,7 @@ class _PaymentLoader:
     def _flush(self, conn: Connection, ctx: FileContext, batch: list[Any]) -> None:
         if not batch:
             return
+        self._settle(conn, ctx)
         accounts = self._accounts_of(conn, (r.account.strip() for r in batch))
         op_ids = [self._op_id(r) for r in batch]
         loaded = self._loaded_ops(conn, [k for k in op_ids if k])
@@ -260,6 +265,18 @@ class _PaymentLoader:
     def _run_chunks(self, conn: Connection, ctx: FileContext, parsed: Any) -> None:
         """Load a parsed file block by block: lines with problems or readings as records, in batches
         of :data:`BATCH`; fast rows gathered into batches of :data:`FAST_BATCH`, written column-wise."""
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="unipay-copy")
+        try:
+            self._load_chunks(conn, ctx, parsed)
+            self._settle(conn, ctx)
+        finally:
+            if self._in_flight is not None:  # an error: let the batch in flight end before rollback
+                with contextlib.suppress(Exception):
+                    self._in_flight[0].result()
+                self._in_flight = None
+            self._writer.shutdown()
+
+    def _load_chunks(self, conn: Connection, ctx: FileContext, parsed: Any) -> None:
         pending: FastRows | None = None
         slow: list[Any] = []
         for chunk in prefetch(parsed.chunks(), depth=32):
@@ -306,6 +323,7 @@ class _PaymentLoader:
         if isinstance(rows, ArrowRows):
             self._flush_arrow(conn, ctx, rows)
             return
+        self._settle(conn, ctx)
         cols = rows.cols
         numbers = [a.strip() for a in cols["account"]]
         accounts = self._accounts_of(conn, set(numbers))
@@ -351,6 +369,8 @@ class _PaymentLoader:
         cols = self._arrow_columns(table)
         uniq = pc.unique(cols["account"])
         keys = uniq.to_pylist()
+        if any(k not in self._known_accounts for k in keys):
+            self._settle(conn, ctx)  # the connection is needed: the batch in flight ends first
         accounts = self._accounts_of(conn, keys)
         found = [accounts.get(k) for k in keys]
         where = pc.index_in(cols["account"], value_set=uniq)
@@ -362,21 +382,40 @@ class _PaymentLoader:
             self._write_arrow(conn, ctx, built["table"])
             self._fast_apply(ctx, built)
             return
+        built = self._arrow_build(*args, set())
+        self._settle(conn, ctx)
+        assert self._writer is not None
+        self._in_flight = (self._writer.submit(self._write_checked, conn, ctx, built["table"]), args, built)
+
+    def _write_checked(self, conn: Connection, ctx: FileContext, table: Any) -> bool:
+        """Write an Arrow batch inside a savepoint (PostgreSQL, in the writer thread); False — and
+        nothing written — when an operation of the batch is already in the store."""
         import psycopg.errors
 
         savepoint = conn.begin_nested()
         try:
-            built = self._arrow_build(*args, set())
-            self._write_arrow(conn, ctx, built["table"])
+            self._write_arrow(conn, ctx, table)
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name != "uq_payments_agent_id_operation_id":
                 raise
             savepoint.rollback()
+            return False
+        savepoint.commit()
+        return True
+
+    def _settle(self, conn: Connection, ctx: FileContext) -> None:
+        """Wait for the Arrow batch in flight (PostgreSQL: COPY runs in a writer thread while this
+        thread prepares the next batch; psycopg leaves the GIL while the server works) and count
+        it; a batch refused by the unique key is looked up and written again without the
+        operations already loaded. Every other use of the connection calls this first."""
+        if self._in_flight is None:
+            return
+        future, args, built = self._in_flight
+        self._in_flight = None
+        if not future.result():
+            cols = args[3]
             built = self._arrow_build(*args, self._loaded_ops(conn, cols["op_id"].to_pylist()))
             self._write_arrow(conn, ctx, built["table"])
-            self._fast_apply(ctx, built)
-            return
-        savepoint.commit()
         self._fast_apply(ctx, built)
 
     @staticmethod
