@@ -120,8 +120,8 @@ class ArrowRows(FastRows):
 
     @property
     def table(self) -> pa.Table:
-        if len(self.tables) > 1:
-            self.tables = [pa.concat_tables(self.tables).combine_chunks()]
+        if len(self.tables) > 1:  # zero-copy: the columns become chunked arrays
+            self.tables = [pa.concat_tables(self.tables)]
         return self.tables[0]
 
     def append(self, other: FastRows) -> None:
@@ -133,8 +133,8 @@ class ArrowRows(FastRows):
     def extend(self, columns: dict[str, Sequence[Any]], keep: Sequence[int] | None) -> None:
         raise TypeError("ArrowRows take whole tables (append)")
 
-    @property  # type: ignore[override]
-    def cols(self) -> dict[str, list[Any]]:
+    @property
+    def cols(self) -> dict[str, list[Any]]:  # type: ignore[override]
         if self._cache is None:
             self._cache = self.python_columns(self.table) if self.tables else {c: [] for c in self.COLUMNS}
         return self._cache

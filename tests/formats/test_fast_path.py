@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.formats import bank, post
+from connectors.formats.columnar import ArrowRows
 from connectors.formats.common import Period, iter_line_blocks, iter_lines
 from tests.ingest.helpers import BANK, POST, TODAY
 from tests.robustness.test_fuzz import CENTER_INN, mutated, sample
@@ -89,7 +90,7 @@ def _bank_file(n: int, bad_every: int = 7) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1251")
 
 
-def _post_file(n: int, per_batch: int = 40) -> bytes:
+def _post_file(n: int, per_batch: int = 40, *, repeats: bool = True) -> bytes:
     day = dt.date(2025, 3, 14)
     batches = []
     for b, start in enumerate(range(0, n, per_batch), start=1):
@@ -106,7 +107,7 @@ def _post_file(n: int, per_batch: int = 40) -> bytes:
                 "ЛЕНИНА УЛ",
                 "5",
                 "12",
-                i + 1 if i % 97 != 5 else start + 1,  # NUM_1 repeats in a batch now and then
+                start + 1 if repeats and i % 97 == 5 else i + 1,  # NUM_1 repeats in a batch now and then
                 123 if i % 23 == 0 else None,
                 1_000 + i,
             )
@@ -138,6 +139,48 @@ def test_post_large_file_any_block_size(block: int) -> None:
     out = _same("post", _post_file(600), block)
     assert _fast_share("post", _post_file(600), block) > 0.3
     assert out["counts"][0] == 600 and out["counts"][1] > 30
+
+
+def _arrow_share(kind: str, data: bytes, block: int = 1 << 18) -> float:
+    """The share of lines that arrive as Arrow fast rows."""
+    parsed: Any = (
+        bank.parse(data, BANK, today=TODAY)
+        if kind == "bank"
+        else post.parse(data, POST, center_inn=CENTER_INN)
+    )
+    parsed.block_bytes = block
+    chunks = list(parsed.chunks())
+    arrow = sum(len(c.fast) for c in chunks if isinstance(c.fast, ArrowRows))
+    return arrow / max(1, arrow + sum(len(c.slow) for c in chunks))
+
+
+@pytest.mark.parametrize("block", [20_000, 1 << 18])
+def test_post_long_batches_through_arrow(block: int) -> None:
+    """Batches of hundreds of records go the Arrow way; the outcome is the per-record one."""
+    out = _same("post", _post_file(1_500, per_batch=300), block)
+    assert out["counts"][0] == 1_500 and out["counts"][1] > 100
+    assert _arrow_share("post", _post_file(1_500, per_batch=300, repeats=False), block) > 0.5
+    assert _arrow_share("post", _post_file(1_500, per_batch=10, repeats=False), block) == 0  # short batches
+
+
+def test_bank_blocks_through_arrow() -> None:
+    """Blocks of payment lines only (no control line, no extra fields) go the Arrow way."""
+    assert _arrow_share("bank", _bank_file(600), 4096) > 0.3
+    nbsp = _bank_file(600).replace("Ленина".encode("cp1251"), b"\xa0")  # whitespace beyond the space
+    assert _arrow_share("bank", nbsp, 4096) == 0
+    _same("bank", nbsp, 4096)
+
+
+@FUZZ
+@given(data=mutated(_post_file(150, per_batch=75, repeats=False), "cp866"))
+def test_fuzz_post_long_batches_same_both_ways(data: bytes) -> None:
+    _same("post", data, 1 << 18)
+
+
+@FUZZ
+@given(data=mutated(_bank_file(120), "cp1251"), block=st.sampled_from([300, 1 << 18]))
+def test_fuzz_bank_file_same_both_ways(data: bytes, block: int) -> None:
+    _same("bank", data, block)
 
 
 def test_fast_rows_really_taken() -> None:
