@@ -382,6 +382,10 @@ class _PaymentLoader:
         if conn.dialect.name != "postgresql":  # SQLite: look up first, then write in the background
             self._settle(conn, ctx)
             built = self._arrow_build(*args, self._loaded_ops(conn, cols["op_id"].to_pylist()))
+            if conn.engine.url.database in (None, "", ":memory:"):  # one connection per thread there
+                self._write_arrow(conn, ctx, built["table"])
+                self._fast_apply(ctx, built)
+                return
             self._in_flight = (self._writer.submit(self._write_plain, conn, ctx, built["table"]), args, built)
             return
         built = self._arrow_build(*args, set())
