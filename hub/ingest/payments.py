@@ -99,6 +99,7 @@ class _PaymentLoader:
         self.agent_id = 0
         self.agent_code = ""
         self._known_accounts: dict[str, tuple[int, str]] = {}
+        self._asked_accounts: set[str] = set()  # looked up already (found or not)
         self._in_flight: tuple[Future[bool], tuple[Any, ...], dict[str, Any]] | None = None
         self._writer: ThreadPoolExecutor | None = None
         self.order_hint: dt.date | None = None  # bank: the п/п date, known once the file is opened
@@ -124,11 +125,13 @@ class _PaymentLoader:
 
     def _accounts_of(self, conn: Connection, numbers: Iterable[str]) -> dict[str, tuple[int, str]]:
         """Accounts of the batch's (stripped) numbers. Found accounts are kept for the whole file
-        (the load does not change ``accounts``), so a batch only asks about numbers not seen yet."""
-        known = self._known_accounts
-        wanted = {n for n in numbers if n and n not in known}
+        (the load does not change ``accounts``), and so are the numbers not found, so a batch only
+        asks about numbers not seen yet."""
+        known, asked = self._known_accounts, self._asked_accounts
+        wanted = {n for n in numbers if n and n not in asked}
         if wanted:
             known.update(lookup_accounts(conn, wanted))
+            asked.update(wanted)
         return known
 
     def _loaded_ops(self, conn: Connection, keys: list[str]) -> set[str]:
@@ -370,7 +373,8 @@ class _PaymentLoader:
         cols = self._arrow_columns(table)
         uniq = pc.unique(cols["account"])
         keys = uniq.to_pylist()
-        if any(k not in self._known_accounts for k in keys):
+        asked = self._asked_accounts
+        if any(k not in asked for k in keys):
             self._settle(conn, ctx)  # the connection is needed: the batch in flight ends first
         accounts = self._accounts_of(conn, keys)
         found = [accounts.get(k) for k in keys]
