@@ -267,11 +267,29 @@ def write_rows(conn: Connection, table: Any, columns: Sequence[str], rows: Itera
     return count
 
 
+@dataclass
+class CsvBatch:
+    """An Arrow table already written as COPY's CSV (:func:`csv_batch`): the loader prepares it
+    while the database takes the previous batch."""
+
+    num_rows: int
+    data: Any  # bytes-like
+
+
+def csv_batch(data: Any) -> CsvBatch:
+    """``data`` (an Arrow table) as CSV for ``COPY … (FORMAT csv)``: pyarrow's writer, strings
+    quoted — an empty string stays empty, only an unquoted empty field is NULL."""
+    import pyarrow.csv as pacsv
+
+    sink = io.BytesIO()
+    pacsv.write_csv(data, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return CsvBatch(int(data.num_rows), sink.getbuffer())
+
+
 def write_arrow(conn: Connection, table: Any, columns: Sequence[str], data: Any) -> int:
     """:func:`write_rows` for an Arrow table whose columns are ``columns`` in that order.
-    PostgreSQL: the table as CSV (pyarrow's writer, in C++) into ``COPY … (FORMAT csv)`` — strings
-    quoted, so an empty string stays empty and only an unquoted empty field is NULL. SQLite: rows
-    of Python values, dates and times as ISO text."""
+    PostgreSQL: the table as CSV (:func:`csv_batch`, or a :class:`CsvBatch` prepared already) into
+    ``COPY … (FORMAT csv)``. SQLite: rows of Python values, dates and times as ISO text."""
     if not data.num_rows:
         return 0
     if conn.dialect.name != "postgresql":
@@ -284,17 +302,14 @@ def write_arrow(conn: Connection, table: Any, columns: Sequence[str], data: Any)
                 col = pc.cast(col, pa.string())
             cols.append(col.to_pylist())
         return bulk_insert(conn, table, columns, list(zip(*cols, strict=True)), prepared=True)
-    import pyarrow.csv as pacsv
-
-    sink = io.BytesIO()
-    pacsv.write_csv(data, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    csv = data if isinstance(data, CsvBatch) else csv_batch(data)
     name = table.name if hasattr(table, "name") else str(table)
     raw: Any = conn.connection.dbapi_connection
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cur, cur.copy(f'COPY "{name}" ({names}) FROM STDIN (FORMAT csv)') as copy:
-        copy.write(sink.getbuffer())
-    return int(data.num_rows)
+        copy.write(csv.data)
+    return csv.num_rows
 
 
 def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:

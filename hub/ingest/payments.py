@@ -31,6 +31,7 @@ from connectors.formats.protocol import ErrorCode, ErrorKind
 from hub.ingest.common import (
     BATCH,
     FileContext,
+    csv_batch,
     lookup_accounts,
     prefetch,
     select_in,
@@ -393,8 +394,9 @@ class _PaymentLoader:
             self._in_flight = (self._writer.submit(self._write_plain, conn, ctx, built["table"]), args, built)
             return
         built = self._arrow_build(*args, set())
+        payload = csv_batch(built["table"])  # here, while the database takes the batch in flight
         self._settle(conn, ctx)
-        self._in_flight = (self._writer.submit(self._write_checked, conn, ctx, built["table"]), args, built)
+        self._in_flight = (self._writer.submit(self._write_checked, conn, ctx, payload), args, built)
 
     def _write_plain(self, conn: Connection, ctx: FileContext, table: Any) -> bool:
         """Write an Arrow batch whose operations were looked up first (SQLite, writer thread)."""
