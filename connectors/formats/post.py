@@ -470,14 +470,7 @@ class PostFile(ParsedFile[PostPayment]):
             self._seen.update((ops, getd[i], num1[i]) for i in keep)  # type: ignore[misc]
         else:
             self._seen.update(keys)
-        good_sum = int(amount[~bad].sum())
-        k = n if keep is None else len(keep)
-        self._batch_count += k
-        self._file_count += k
-        self._batch_sum += good_sum
-        self._file_sum += good_sum
-        fast.total_kop += good_sum
-        self._state = "in_batch_p"
+        self._count_fast(fast, n if keep is None else len(keep), int(amount[~bad].sum()))
         fast.extend(
             {
                 "line_no": line_nos,
@@ -585,16 +578,18 @@ class PostFile(ParsedFile[PostPayment]):
             )
         else:
             self._seen.update(keys)
-        good_sum = pc.sum(table.column("amount")).as_py() or 0
-        k = table.num_rows
+        self._count_fast(fast, table.num_rows, pc.sum(table.column("amount")).as_py() or 0)
+        if table.num_rows:
+            fast.tables.append(table)
+
+    def _count_fast(self, fast: FastRows, k: int, good_sum: int) -> None:
+        """Count ``k`` fast records worth ``good_sum`` kopecks into the batch and the file."""
         self._batch_count += k
         self._file_count += k
         self._batch_sum += good_sum
         self._file_sum += good_sum
         fast.total_kop += good_sum
         self._state = "in_batch_p"
-        if k:
-            fast.tables.append(table)
 
     def _slow_payment(self, text: str, line_no: int, slow: list[PostPayment]) -> None:
         assert self._cur is not None
