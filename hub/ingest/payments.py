@@ -31,7 +31,7 @@ from connectors.formats.protocol import ErrorCode, ErrorKind
 from hub.ingest.common import (
     BATCH,
     FileContext,
-    csv_batch,
+    copy_batch,
     lookup_accounts,
     prefetch,
     select_in,
@@ -394,7 +394,8 @@ class _PaymentLoader:
             self._in_flight = (self._writer.submit(self._write_plain, conn, ctx, built["table"]), args, built)
             return
         built = self._arrow_build(*args, set())
-        payload = csv_batch(built["table"])  # here, while the database takes the batch in flight
+        payload = copy_batch(built["table"], m.Payment.__table__, PAYMENT_COLUMNS[1:])  # while the
+        # database takes the batch in flight
         self._settle(conn, ctx)
         self._in_flight = (self._writer.submit(self._write_checked, conn, ctx, payload), args, built)
 
