@@ -505,6 +505,8 @@ class BankFile(ParsedFile[BankPayment]):
         transfer, ok_t = money_column(tr_s)
         commission, ok_c = money_column(co_s)
         bad |= ~(ok_a & ok_t & ok_c) | (amount <= 0) | (transfer + commission != amount)
+        if self.first_osb is None:  # the run's first line, before the lines with problems after it
+            self.first_osb = branch[0].split("/", 1)[0]
         if bad.any():
             keep: list[int] | None = np.flatnonzero(~bad).tolist()
             for i in np.flatnonzero(bad).tolist():
@@ -514,8 +516,6 @@ class BankFile(ParsedFile[BankPayment]):
             slow.sort(key=lambda r: r.line_no)
         else:
             keep = None
-        if self.first_osb is None:
-            self.first_osb = branch[0].split("/", 1)[0]
         good = ~bad
         a, t, c = int(amount[good].sum()), int(transfer[good].sum()), int(commission[good].sum())
         self.sums["amount"] += a

@@ -177,6 +177,15 @@ def test_fuzz_bank_file_same_both_ways(data: bytes, block: int) -> None:
     _same("bank", data, block)
 
 
+@pytest.mark.parametrize("arrow", [True, False])
+def test_bank_sender_from_first_line_before_later_problems(arrow: bool) -> None:
+    """The default sender comes from the first payment line even when a line after it in the same
+    run has a problem (the Python fast path once took it from that line; found by the fuzz test)."""
+    data = _bank_file(20).replace(b";8606/00000;", b"; 606/00000;", 1)
+    assert _outcome("bank", data, fast=False, block=1 << 18)["bank"][2] == "BANK: 606"
+    assert _outcome("bank", data, fast=True, block=1 << 18, arrow=arrow)["bank"][2] == "BANK: 606"
+
+
 def test_fast_rows_really_taken() -> None:
     """The fast path is used: most lines of a clean file arrive as fast rows, not records."""
     assert _fast_share("bank", _bank_file(300, bad_every=1_000_000)) >= 0.95
