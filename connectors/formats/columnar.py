@@ -13,6 +13,10 @@ failing any of them goes through the per-line parser, which alone decides and wo
   (files repeat the same few dates, times and periods);
 * :func:`money_kop` — amounts in their usual form (``2500,00``) → int64 kopecks, never float;
 * :func:`blank` — empty or spaces only;
+* :func:`fixed_fields`, :func:`fixed_digits`, :func:`fixed_distinct` — the fields of fixed-width
+  records (the post registry) cut from the raw bytes as a 2-D NumPy array, one row per record:
+  text decoded by the codec in one go per run, numbers from their digits, few-valued fields
+  converted once per distinct value;
 * :class:`ArrowRows` — the fast rows of a block as an Arrow table; the loader writes it to the
   store as it is (``hub.ingest.payments``), ``cols``/``record`` give the records back.
 """
@@ -22,13 +26,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .common import FastRows
 
-__all__ = ["ArrowRows", "blank", "by_distinct", "is_plain", "money_kop", "read_fields"]
+__all__ = [
+    "ArrowRows",
+    "blank",
+    "by_distinct",
+    "fixed_digits",
+    "fixed_distinct",
+    "fixed_fields",
+    "is_plain",
+    "money_kop",
+    "read_fields",
+]
 
 # control characters but the line feed joining the lines
 _CONTROL_BYTES = bytes(range(0x0A)) + bytes(range(0x0B, 0x20)) + b"\x7f"
@@ -92,6 +107,54 @@ def money_kop(column: Any, pattern: str = r"^\d{1,15}[.,]\d\d$") -> tuple[Any, A
         column = pc.if_else(ok, column, "0,00")
     digits = pc.replace_substring(pc.replace_substring(column, ",", ""), ".", "")
     return pc.cast(digits, pa.int64()), ok
+
+
+def fixed_fields(cells: Any, encoding: str, spans: Sequence[tuple[int, int]]) -> list[pa.Array]:
+    """Fixed-width text fields of fixed-width records as Arrow string columns, right-trimmed of
+    spaces (``str.rstrip`` in a plain block). ``cells``: a 2-D uint8 array, a row per record, in an
+    8-bit ``encoding``; ``spans``: (start, stop) byte positions. The fields are laid out field by
+    field with a line feed after each value (a plain block has none inside), decoded and encoded
+    in one go by the codecs, and cut at the line feeds — no Python object per value."""
+    n = cells.shape[0]
+    parts = []
+    for start, stop in spans:
+        part = np.empty((n, stop - start + 1), np.uint8)
+        part[:, :-1] = cells[:, start:stop]
+        part[:, -1] = 0x0A
+        parts.append(part.reshape(-1))
+    data = np.concatenate(parts).tobytes().decode(encoding).encode("utf-8")
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A) + 1
+    offsets = np.zeros(len(ends) + 1, np.int32)
+    offsets[1:] = ends
+    values = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    trimmed = pc.utf8_rtrim(values, " \n")
+    return [trimmed.slice(k * n, n) for k in range(len(spans))]
+
+
+def fixed_digits(cells: Any) -> tuple[Any, Any]:
+    """(int64 values, mask of the rows that are ASCII digits only) of a fixed-width field of
+    ``cells`` (a 2-D uint8 array, at most 18 digits); the values of other rows are meaningless."""
+    digits = cells.astype(np.int64) - 0x30
+    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    powers = 10 ** np.arange(cells.shape[1] - 1, -1, -1, dtype=np.int64)
+    return digits @ powers, ok
+
+
+def fixed_distinct(
+    cells: Any, encoding: str, cache: dict[str, Any], convert: Callable[[str], Any]
+) -> tuple[list[Any], Any]:
+    """:func:`by_distinct` for a fixed-width field of ``cells`` (a 2-D uint8 array): the converted
+    distinct values and, per row, the index of its value among them (a NumPy array)."""
+    keys = np.ascontiguousarray(cells).view(f"S{cells.shape[1]}").reshape(-1)
+    uniq, where = np.unique(keys, return_inverse=True)
+    values = []
+    for raw in uniq.tolist():
+        key = raw.ljust(cells.shape[1], b"\0").decode(encoding)  # NumPy drops trailing NULs
+        value = cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = cache[key] = convert(key)
+        values.append(value)
+    return values, where.reshape(-1)
 
 
 def blank(column: Any) -> Any:

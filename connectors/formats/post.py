@@ -23,6 +23,7 @@ no or several metered meters).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .columnar import ArrowRows, by_distinct, is_plain, money_kop
+from .columnar import ArrowRows, fixed_digits, fixed_distinct, fixed_fields, is_plain
 from .common import (
     Chunk,
     FastRows,
@@ -95,6 +96,8 @@ _IN_BATCH = ("in_batch", "in_batch_p")
 _TYPEP = frozenset(("01", "02"))
 _BLANK10_S = " " * 10
 _BLANK10 = {_BLANK10_S}
+# GETD, OPER, TYPEP, LC, FIO, STREET, HOUSE, FLAT, NUM_1: the text fields of a fast P record
+_TEXT_SPANS = ((1, 9), (9, 12), (12, 14), (14, 34), (40, 80), (80, 120), (120, 130), (130, 140), (140, 150))
 _NUM10 = re.compile(r"\d{10}")
 
 
@@ -158,6 +161,34 @@ class PostPayment(RecordMeta):
         return operation_id(self.batch.ops, self.getd, self.num1)
 
 
+class _SeenKeys:
+    """The keys (OPS, GETD, NUM_1) of the file's payments so far, as a set of tuples would hold
+    them, kept per (OPS, GETD) as sets of NUM_1 numbers: the fast path checks and adds a run's
+    numbers without making a tuple per record."""
+
+    __slots__ = ("_by_day",)
+
+    def __init__(self) -> None:
+        self._by_day: dict[tuple[str, dt.date], set[int]] = {}
+
+    def numbers(self, ops: str, day: dt.date) -> set[int]:
+        return self._by_day.setdefault((ops, day), set())
+
+    def __contains__(self, key: tuple[str, dt.date, int]) -> bool:
+        got = self._by_day.get((key[0], key[1]))
+        return got is not None and key[2] in got
+
+    def add(self, key: tuple[str, dt.date, int]) -> None:
+        self.numbers(key[0], key[1]).add(key[2])
+
+    def update(self, keys: Iterable[tuple[str, dt.date, int]]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def isdisjoint(self, keys: Iterable[tuple[str, dt.date, int]]) -> bool:
+        return not any(key in self for key in keys)
+
+
 class _PostRows(FastRows):
     """Fast-path ``P`` records of a block (see :class:`~connectors.formats.common.FastRows`)."""
 
@@ -183,11 +214,11 @@ class _PostRows(FastRows):
 
 
 class _PostArrowRows(ArrowRows):
-    """Fast ``P`` records of a plain post block as an Arrow table: ``line_no``, ``raw``, the batch
-    (``b_ops``, ``b_date``, ``b_no``, ``b_line``), ``getd`` (date32) and ``getd_s`` as written,
-    ``oper``, ``typep``, ``account`` (trimmed), ``period`` (int32 ``YYYYMM``), ``fio``, ``street``,
-    ``house``, ``flat`` (right-trimmed), ``num1`` (int64) and ``num1_s`` as written, ``amount``
-    (int64 kopecks)."""
+    """Fast ``P`` records of a plain post block as an Arrow table: ``line_no``, ``raw`` (the
+    record's cp866 bytes), the batch (``b_ops``, ``b_date``, ``b_no``, ``b_line``), ``getd``
+    (date32) and ``getd_s`` as written, ``oper``, ``typep``, ``account`` (trimmed), ``period`` (int32
+    ``YYYYMM``), ``fio``, ``street``, ``house``, ``flat`` (right-trimmed), ``num1`` (int64) and
+    ``num1_s`` as written, ``amount`` (int64 kopecks)."""
 
     COLUMNS = _PostRows.COLUMNS
     RECORD = PostPayment
@@ -195,10 +226,11 @@ class _PostArrowRows(ArrowRows):
     __slots__ = ()
 
     def raw_lines(self, table: Any, rows: Sequence[int]) -> list[str]:
-        return table.column("raw").take(list(rows)).to_pylist()  # type: ignore[no-any-return]
+        return [raw.decode(ENCODING) for raw in table.column("raw").take(list(rows)).to_pylist()]
 
     def python_columns(self, table: Any) -> dict[str, list[Any]]:
         col = {name: table.column(name).to_pylist() for name in table.column_names}
+        col["raw"] = [raw.decode(ENCODING) for raw in col["raw"]]
         batches: dict[tuple[Any, ...], PostBatch] = {}
         for key in set(zip(col["b_ops"], col["b_date"], col["b_no"], col["b_line"], strict=True)):
             batches[key] = PostBatch(key[0], key[1], key[2], line_no=key[3])
@@ -268,7 +300,7 @@ class PostFile(ParsedFile[PostPayment]):
         self._cur: PostBatch | None = None
         self._batch_count = self._batch_sum = 0
         self._file_count = self._file_sum = self._batches = 0
-        self._seen: set[tuple[str, dt.date, int]] = set()
+        self._seen = _SeenKeys()
         self._dates: dict[str, dt.date | None] = {}
         self._periods: dict[str, Period | None] = {}
         any_line = False
@@ -278,6 +310,7 @@ class PostFile(ParsedFile[PostPayment]):
                 fast: _PostRows | _PostArrowRows = _PostRows()
                 slow: list[PostPayment] = []
                 texts: list[str] | None = None
+                grid: Any = None  # Arrow: the block's bytes, and where each line starts
                 if block[-1][1] is not None and self.fast_path:
                     data = b"\n".join(raw for _, raw in block)  # type: ignore[misc]
                     plain = self.arrow and is_plain(data, ENCODING)
@@ -286,17 +319,21 @@ class PostFile(ParsedFile[PostPayment]):
                         texts = joined.split("\n")
                     if plain and (joined.count("\nB") + 1) * ARROW_MIN_RUN <= len(block):
                         fast = _PostArrowRows()
-                run_of = self._fast_run if isinstance(fast, _PostRows) else self._arrow_run
+                        starts = list(itertools.accumulate((len(raw) + 1 for _, raw in block), initial=0))  # type: ignore[arg-type]
+                        grid = (np.frombuffer(data + b"\n", np.uint8), starts)
                 run: list[tuple[int, str]] = []
+                first = 0  # the run's first line in the block
                 stop = False
                 for i, (line_no, raw) in enumerate(block):
                     if texts is not None and self._cur is not None and self._state in _IN_BATCH:
                         text = texts[i]
                         if text[:1] == "P" and len(text) == RECORD_LEN:
+                            if not run:
+                                first = i
                             run.append((line_no, text))
                             continue
                     if run:
-                        run_of(run, fast, slow)  # type: ignore[arg-type]
+                        self._check_run(run, first, fast, slow, grid)
                         run = []
                     rec = self._line(line_no, raw)
                     if rec is not None:
@@ -305,7 +342,7 @@ class PostFile(ParsedFile[PostPayment]):
                         stop = True
                         break
                 if run:
-                    run_of(run, fast, slow)  # type: ignore[arg-type]
+                    self._check_run(run, first, fast, slow, grid)
                 yield Chunk(fast, slow)
                 if stop:
                     break
@@ -317,6 +354,18 @@ class PostFile(ParsedFile[PostPayment]):
             self._file_error(ErrorCode.MISSING_HEADER)
         if self._state != "end":
             self._file_error(ErrorCode.MISSING_TRAILER)
+
+    def _check_run(
+        self, run: list[tuple[int, str]], first: int, fast: Any, slow: list[PostPayment], grid: Any
+    ) -> None:
+        """A run of ``P`` records of a block (lines ``first``…): the Python fast path, or the Arrow
+        one over the records' bytes when the block has a ``grid`` (its bytes, line starts)."""
+        if grid is None:
+            self._fast_run(run, fast, slow)
+            return
+        start, width = grid[1][first], RECORD_LEN + 1
+        cells = grid[0][start : start + len(run) * width].reshape(len(run), width)
+        self._arrow_run(run, fast, slow, cells[:, :RECORD_LEN])
 
     def _line(self, line_no: int, raw: bytes | None) -> PostPayment | None:
         """One record the slow way (anything the fast path does not take)."""
@@ -491,96 +540,94 @@ class PostFile(ParsedFile[PostPayment]):
             keep,
         )
 
-    def _arrow_run(self, run: list[tuple[int, str]], fast: _PostArrowRows, slow: list[PostPayment]) -> None:
-        """:meth:`_fast_run` for a run of a plain block, in Arrow: the same checks (at least as
-        strict); a record failing any goes through :meth:`_payment`."""
+    def _arrow_run(
+        self, run: list[tuple[int, str]], fast: _PostArrowRows, slow: list[PostPayment], cells: Any
+    ) -> None:
+        """:meth:`_fast_run` for a run of a plain block, column-wise from the records' bytes —
+        ``cells``, one row of :data:`RECORD_LEN` cp866 bytes per record: fields are column slices,
+        numbers come from their digits, text through the code page's table; the same checks (at
+        least as strict) — a record failing any goes through :meth:`_payment`."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         batch = self._cur
         assert batch is not None
         n = len(run)
-        line_nos = [r[0] for r in run]
-        texts = pa.array([r[1] for r in run], pa.string())
-
-        def cut(start: int, stop: int) -> Any:
-            return pc.utf8_slice_codeunits(texts, start, stop)
-
-        getd_s = cut(1, 9)
-        days, d_idx = by_distinct(getd_s, self._dates, _date_or_none)
-        getd = pc.take(pa.array(days, pa.date32()), d_idx)
-        num1_s = cut(140, 150)
-        num1_ok = pc.match_substring_regex(num1_s, r"^\d{10}$")
-        num1 = pc.if_else(
-            num1_ok, pc.cast(pc.if_else(num1_ok, num1_s, "0"), pa.int64()), pa.scalar(None, pa.int64())
-        )
-        ops = batch.ops
-        keys = [
-            (ops, d, k)
-            for d, k in zip(getd.to_pylist(), num1.to_pylist(), strict=True)
-            if d is not None and k is not None
+        ops, day = batch.ops, batch.oper_date
+        dates, d_idx = fixed_distinct(cells[:, 1:9], ENCODING, self._dates, _date_or_none)
+        has_date = np.array([d is not None for d in dates])[d_idx]
+        num1, num1_ok = fixed_digits(cells[:, 140:150])
+        keyed = has_date & num1_ok
+        for k, d in enumerate(dates):  # a repeated key (OPS, GETD, NUM_1): the per-record way, in order
+            if d is None:
+                continue
+            nums = num1[keyed & (d_idx == k)]
+            if len(np.unique(nums)) != len(nums) or not self._seen.numbers(ops, d).isdisjoint(nums.tolist()):
+                for line_no, text in run:
+                    self._slow_payment(text, line_no, slow)
+                slow.sort(key=lambda r: r.line_no)
+                return
+        # fields that are ASCII in a fast record (a letter there: the per-record way words it)
+        bad = ~((cells[:, :40] < 0x80).all(axis=1) & (cells[:, 140:] < 0x80).all(axis=1))
+        bad |= ~num1_ok | ~np.array([d == day for d in dates])[d_idx]  # GETD = the batch's date
+        types, t_idx = fixed_distinct(cells[:, 12:14], ENCODING, {}, lambda x: x in _TYPEP)
+        bad |= ~np.array(types)[t_idx]
+        bad |= (cells[:, 14:34] == 0x20).all(axis=1)  # LC empty
+        periods, p_idx = fixed_distinct(cells[:, 34:40], ENCODING, self._periods, _period_or_none)
+        month = day.year * 12 + day.month - 1  # GETD of every fast record
+        in_range = [
+            p is not None and -PERIOD_AHEAD_MONTHS <= month - p.index <= PERIOD_BACK_MONTHS for p in periods
         ]
-        if len(set(keys)) != len(keys) or not self._seen.isdisjoint(keys):
-            for line_no, text in run:  # a repeated key: the per-record way, in order
-                self._slow_payment(text, line_no, slow)
-            slow.sort(key=lambda r: r.line_no)
-            return
-        bad = pc.fill_null(pc.not_equal(getd, pa.scalar(batch.oper_date, pa.date32())), True)
-        bad = pc.or_(bad, pc.is_null(num1))
-        typep = cut(12, 14)
-        bad = pc.or_(bad, pc.invert(pc.is_in(typep, value_set=pa.array(sorted(_TYPEP)))))
-        account = pc.utf8_trim(cut(14, 34), " ")
-        bad = pc.or_(bad, pc.equal(account, ""))
-        pers, p_idx = by_distinct(cut(34, 40), self._periods, _period_or_none)
-        per_index = pc.take(pa.array([p.index if p else None for p in pers], pa.int32()), p_idx)
-        period = pc.take(pa.array([p.year * 100 + p.month if p else None for p in pers], pa.int32()), p_idx)
-        month = pc.take(pa.array([d.year * 12 + d.month - 1 if d else None for d in days], pa.int32()), d_idx)
-        back = pc.subtract(month, per_index)
-        out_of_range = pc.or_(pc.greater(back, PERIOD_BACK_MONTHS), pc.less(back, -PERIOD_AHEAD_MONTHS))
-        bad = pc.or_(bad, pc.fill_null(out_of_range, True))
-        bad = pc.or_(bad, pc.not_equal(cut(150, 160), _BLANK10_S))  # readings: per record
-        amount, ok = money_kop(cut(160, 172), r"^\d{9}\.\d{2}$")
-        bad = pc.or_(bad, pc.or_(pc.invert(ok), pc.less_equal(amount, 0)))
-        table = pa.table(
-            {
-                "line_no": pa.array(line_nos, pa.int64()),
-                "raw": texts,
-                "b_ops": pa.array([ops] * n, pa.string()),
-                "b_date": pa.array([batch.oper_date] * n, pa.date32()),
-                "b_no": pa.array([batch.batch_no] * n, pa.int64()),
-                "b_line": pa.array([batch.line_no] * n, pa.int64()),
-                "getd": getd,
-                "getd_s": getd_s,
-                "oper": pc.utf8_rtrim(cut(9, 12), " "),
-                "typep": typep,
-                "account": account,
-                "period": period,
-                "fio": pc.utf8_rtrim(cut(40, 80), " "),
-                "street": pc.utf8_rtrim(cut(80, 120), " "),
-                "house": pc.utf8_rtrim(cut(120, 130), " "),
-                "flat": pc.utf8_rtrim(cut(130, 140), " "),
-                "num1": num1,
-                "num1_s": num1_s,
-                "amount": amount,
-            }
-        )
-        if pc.any(bad).as_py():
-            for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)).tolist():
+        bad |= ~np.array(in_range)[p_idx]
+        bad |= ~(cells[:, 150:160] == 0x20).all(axis=1)  # NUM_2: readings go per record
+        rubles, rubles_ok = fixed_digits(cells[:, 160:169])
+        kopecks, kopecks_ok = fixed_digits(cells[:, 170:172])
+        amount = rubles * 100 + kopecks
+        bad |= ~(rubles_ok & kopecks_ok & (cells[:, 169] == 0x2E) & (amount > 0))
+        good = ~bad
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
                 line_no, text = run[i]
                 self._slow_payment(text, line_no, slow)
             slow.sort(key=lambda r: r.line_no)
-            table = table.filter(pc.invert(bad))
-            self._seen.update(
-                (ops, d, k)
-                for d, k in zip(
-                    table.column("getd").to_pylist(), table.column("num1").to_pylist(), strict=True
-                )
-            )
-        else:
-            self._seen.update(keys)
-        self._count_fast(fast, table.num_rows, pc.sum(table.column("amount")).as_py() or 0)
-        if table.num_rows:
-            fast.tables.append(table)
+            cells, num1, amount, p_idx = cells[good], num1[good], amount[good], p_idx[good]
+        k = len(num1)
+        self._seen.numbers(ops, day).update(num1.tolist())
+        self._count_fast(fast, k, int(amount.sum()))
+        if not k:
+            return
+        line_nos = np.fromiter((r[0] for r in run), np.int64, n)[good]
+        cells = np.ascontiguousarray(cells)
+        period_of = np.array([p.year * 100 + p.month if p else 0 for p in periods], np.int32)
+        getd_s, oper, typep, account, fio, street, house, flat, num1_s = fixed_fields(
+            cells, ENCODING, _TEXT_SPANS
+        )
+        table = pa.table(
+            {
+                "line_no": pa.array(line_nos),
+                "raw": pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(RECORD_LEN), k, [None, pa.py_buffer(cells)]
+                ),
+                "b_ops": pa.repeat(pa.scalar(ops, pa.string()), k),
+                "b_date": pa.repeat(pa.scalar(day, pa.date32()), k),
+                "b_no": pa.repeat(pa.scalar(batch.batch_no, pa.int64()), k),
+                "b_line": pa.repeat(pa.scalar(batch.line_no, pa.int64()), k),
+                "getd": pa.repeat(pa.scalar(day, pa.date32()), k),
+                "getd_s": getd_s,
+                "oper": oper,
+                "typep": typep,
+                "account": pc.utf8_ltrim(account, " "),
+                "period": pa.array(period_of[p_idx]),
+                "fio": fio,
+                "street": street,
+                "house": house,
+                "flat": flat,
+                "num1": pa.array(num1),
+                "num1_s": num1_s,
+                "amount": pa.array(amount),
+            }
+        )
+        fast.tables.append(table)
 
     def _count_fast(self, fast: FastRows, k: int, good_sum: int) -> None:
         """Count ``k`` fast records worth ``good_sum`` kopecks into the batch and the file."""
@@ -722,9 +769,7 @@ class PostFile(ParsedFile[PostPayment]):
                 line_no=line_no,
             )
 
-    def _payment(
-        self, text: str, line_no: int, batch: PostBatch, seen: set[tuple[str, dt.date, int]]
-    ) -> PostPayment:
+    def _payment(self, text: str, line_no: int, batch: PostBatch, seen: _SeenKeys) -> PostPayment:
         errors: list[LineError] = []
         # the fields of P_LAYOUT, sliced directly (hot path)
         f = {
