@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import queue
@@ -306,10 +305,10 @@ def copy_batch(data: Any, table: Any, columns: Sequence[str]) -> CopyBatch:
     from pgpq import ArrowToPostgresBinaryEncoder
 
     fields = [pa.field(name, _pg_arrow_type(table.c[name])) for name in columns]
-    cast = pa.Table.from_arrays(
-        [col if col.type == f.type else col.cast(f.type) for col, f in zip(data.columns, fields, strict=True)],
-        schema=pa.schema(fields),
-    )
+    columns_cast = [
+        col if col.type == f.type else col.cast(f.type) for col, f in zip(data.columns, fields, strict=True)
+    ]
+    cast = pa.Table.from_arrays(columns_cast, schema=pa.schema(fields))
     encoder = ArrowToPostgresBinaryEncoder(cast.schema)
     parts = [encoder.write_header()]
     parts.extend(encoder.write_batch(batch) for batch in cast.to_batches())

@@ -632,7 +632,9 @@ class Payment(Base):
         UniqueConstraint("agent_id", "operation_id"),
         CheckConstraint("amount_kop > 0", name="amount_positive"),
         CheckConstraint(_in("kind", ("payment", "penalty")), name="kind"),
-        Index("ix_payments_account_date", "account_id", "op_date"),
+        # GIN (btree_gin) on PostgreSQL (migration 0005): accounts come in no order, and its pending
+        # list takes a registry's rows in bulk where a B-tree inserts each at a random place.
+        Index("ix_payments_account_id", "account_id", postgresql_using="gin"),
         # BRIN on PostgreSQL (migration 0004): payments are appended file by file, day by day, so the
         # heap follows these columns; ranges of blocks serve the look-ups at almost no write cost.
         Index("ix_payments_op_date", "op_date", postgresql_using="brin"),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from hub.refdata import SERVICES
 from hub.store import migrate
 from hub.store import models as m
-from hub.store.db import bulk_insert, make_engine
+from hub.store.db import bulk_insert, make_engine, session_scope
+from tests.store.test_integrity import _account, _payment
 
 
 def test_upgrade_creates_every_table_at_head(store: Engine) -> None:
@@ -111,9 +113,10 @@ def test_payments_brin_indexes(backend: str, new_store_url) -> None:  # type: ig
             if pg:
                 if summarize:  # rows COPYed after CREATE INDEX sit in unsummarized ranges until VACUUM
                     conn.execute(text("SELECT brin_summarize_new_values('ix_payments_op_date')"))
-                # a table this small is cheaper through (account_id, op_date): for this transaction only,
-                # leave the planner ix_payments_op_date alone (DDL is transactional, rolled back below)
-                conn.execute(text("DROP INDEX ix_payments_account_date"))
+                # a table this small is cheaper through the account index (the B-tree (account_id,
+                # op_date) before 0005): for this transaction only, leave the planner
+                # ix_payments_op_date alone (DDL is transactional, rolled back below)
+                conn.execute(text("DROP INDEX IF EXISTS ix_payments_account_date, ix_payments_account_id"))
                 conn.execute(text("SET LOCAL enable_seqscan = off"))
                 sql = query.compile(conn, compile_kwargs={"literal_binds": True})
                 plan = "\n".join(conn.scalars(text(f"EXPLAIN {sql}")))
@@ -163,6 +166,151 @@ def test_payments_brin_indexes(backend: str, new_store_url) -> None:  # type: ig
         alembic(command.upgrade, "head")  # BRIN built over the rows already there
         assert methods() == dict.fromkeys(BRIN_INDEXES, "brin" if pg else "btree")
         assert in_march() == march
+        migrate.check(engine)
+    finally:
+        engine.dispose()
+
+
+def test_payments_account_index(backend: str, new_store_url) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0005: ``payments`` indexed by ``account_id`` with GIN (``btree_gin``) on PostgreSQL, a
+    B-tree on SQLite, instead of the B-tree (account_id, op_date); an account's payments by date come
+    through it; the reference trigger, now one scan of the statement's rows, refuses what it refused
+    and takes a multi-row statement; a downgrade to 0004 brings the B-tree and the old trigger back."""
+    from alembic import command
+
+    engine = make_engine(new_store_url(backend))
+    pg = backend == "postgresql"
+    cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    payments = m.Payment.__table__
+
+    def alembic(cmd, revision: str) -> None:  # type: ignore[no-untyped-def]
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            cmd(cfg, revision)
+
+    def account_indexes() -> dict[str, str]:
+        with engine.connect() as conn:
+            got = _payment_index_methods(conn)
+        columns = {str(ix["name"]): ix["column_names"] for ix in inspect(engine).get_indexes("payments")}
+        found = {n: got[n] for n in ("ix_payments_account_id", "ix_payments_account_date") if n in got}
+        assert {n: columns[n] for n in found} == {
+            n: ["account_id"] if n == "ix_payments_account_id" else ["account_id", "op_date"] for n in found
+        }
+        return found
+
+    def values(p: m.Payment, **kw: object) -> dict[str, object]:
+        row = {c: getattr(p, c) for c in ("agent_id", "operation_id", "op_date", "account_id")}
+        row.update(account_number=p.account_number, amount_kop=p.amount_kop, transfer_kop=p.transfer_kop)
+        row.update(commission_kop=0, kind="payment", unidentified=False, status="new", registry_file_id=None)
+        row.update(kw)
+        return row
+
+    def of_account(account_id: int, index: str) -> list[tuple[str, dt.date]]:
+        query = (
+            select(m.Payment.operation_id, m.Payment.op_date)
+            .where(m.Payment.account_id == account_id)
+            .order_by(m.Payment.op_date, m.Payment.operation_id)
+        )
+        with engine.connect() as conn:
+            if pg:
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
+                # EXPLAIN what the application sends: the bound account id as ``%(…)s::BIGINT``. btree_gin
+                # of PostgreSQL 15 compares bigint with bigint only, so ``account_id = 1`` (an integer
+                # literal) or an int2/int4 parameter of raw SQL cannot use the GIN index
+                compiled = query.compile(conn)
+                assert "::BIGINT" in str(compiled)
+                plan = "\n".join(
+                    str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+                )
+                assert index in plan, plan
+            got = [(str(op), d) for op, d in conn.execute(query)]
+            conn.rollback()
+        return got
+
+    def references_function() -> str:
+        with engine.connect() as conn:
+            sql = "SELECT prosrc FROM pg_proc WHERE proname = 'unipay_payments_references'"
+            return str(conn.scalar(text(sql)))
+
+    def refused(rows: list[dict[str, object]], fk: str) -> None:
+        with pytest.raises(IntegrityError, match=fk if pg else "FOREIGN KEY constraint failed") as err:
+            with engine.begin() as conn:
+                conn.execute(payments.insert().values(rows))
+        if pg:  # the key that is missing, as a foreign key would say
+            assert "is not present in table" in str(err.value)
+
+    try:
+        migrate.upgrade(engine)
+        assert account_indexes() == {"ix_payments_account_id": "gin" if pg else "btree"}
+        if pg:
+            assert "array_agg(DISTINCT account_id)" in references_function()
+        with session_scope(engine) as s:
+            _account(s)
+            s.add(
+                m.Account(
+                    id=2,
+                    number="1000123457",
+                    premises_id=1,
+                    owner_name="Петров П. П.",
+                    opened_on=dt.date(2003, 1, 1),
+                )
+            )
+            sber = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "SBER"))
+            post = s.scalar(select(m.PaymentAgent.id).where(m.PaymentAgent.code == "POST"))
+            registry = m.RegistryFile(
+                sender="BANK:8606", kind="bank", name="1.txt", sha256="ab" * 32, status="loaded"
+            )
+            s.add(registry)
+            s.flush()
+            file_id = registry.id
+        day0 = dt.date(2025, 3, 1)
+        good = [  # one multi-row statement: two accounts, two agents, with and without a file, unidentified
+            values(
+                _payment((sber, post)[i % 2], f"OP-{i:02d}", 100 + i, account_id=(1, 2, None)[i % 3]),
+                op_date=day0 + dt.timedelta(days=(7 * i) % 20),
+                registry_file_id=file_id if i % 4 else None,
+                unidentified=i % 3 == 2,
+            )
+            for i in range(24)
+        ]
+        with engine.begin() as conn:
+            conn.execute(payments.insert().values(good))
+        expected = {  # by date, then operation id
+            a: sorted(
+                ((str(r["operation_id"]), r["op_date"]) for r in good if r["account_id"] == a),
+                key=lambda r: (r[1], r[0]),
+            )
+            for a in (1, 2)
+        }
+        assert len(expected[1]) == len(expected[2]) == 8
+        assert {a: of_account(a, "ix_payments_account_id") for a in (1, 2)} == expected
+        ok = values(_payment(sber, "OK-NEXT", 100), registry_file_id=file_id)
+        for bad, fk in (
+            ({"account_id": 999_999}, "fk_payments_account_id_accounts"),
+            ({"agent_id": 32_000}, "fk_payments_agent_id_payment_agents"),
+            ({"registry_file_id": 999_999}, "fk_payments_registry_file_id_registry_files"),
+        ):
+            refused([ok, values(_payment(sber, "BAD-1", 100), **{"registry_file_id": file_id, **bad})], fk)
+        with engine.connect() as conn:  # nothing of the refused statements was written
+            assert conn.scalar(select(func.count()).select_from(payments)) == len(good)
+
+        alembic(command.downgrade, "0004")
+        assert account_indexes() == {"ix_payments_account_date": "btree"}
+        assert {a: of_account(a, "ix_payments_account_date") for a in (1, 2)} == expected
+        if pg:  # the three-scan function of 0003 is back and still checks
+            assert "ARRAY(SELECT DISTINCT account_id FROM new_rows" in references_function()
+            refused(
+                [ok, values(_payment(sber, "BAD-2", 100), account_id=999_999)],
+                "fk_payments_account_id_accounts",
+            )
+
+        alembic(command.upgrade, "head")  # the GIN built over the rows already there
+        assert account_indexes() == {"ix_payments_account_id": "gin" if pg else "btree"}
+        assert {a: of_account(a, "ix_payments_account_id") for a in (1, 2)} == expected
+        if pg:
+            assert "array_agg(DISTINCT account_id)" in references_function()
+        with engine.begin() as conn:
+            conn.execute(payments.insert().values([ok]))
         migrate.check(engine)
     finally:
         engine.dispose()
