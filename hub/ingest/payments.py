@@ -67,6 +67,7 @@ PAYMENT_COLUMNS = (
 READING_COLUMNS = ("id", "meter_id", "zone", "period", "reading_date", "value", "source", "registry_file_id")
 LOADED_STATUSES = ("loaded", "loaded_with_errors")
 FAST_BATCH = 20_000  # fast rows written at once (one savepoint each on PostgreSQL)
+FIRST_FAST_BATCH = 4_000  # the first batch: the database starts working sooner
 
 
 def resolve_agent(conn: Connection, sender: str, default_code: str) -> tuple[int, str]:
@@ -103,6 +104,7 @@ class _PaymentLoader:
         self._asked_accounts: set[str] = set()  # looked up already (found or not)
         self._in_flight: tuple[Future[bool], tuple[Any, ...], dict[str, Any]] | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._lookups: Connection | None = None  # a second connection for account look-ups
         self.order_hint: dt.date | None = None  # bank: the п/п date, known once the file is opened
 
     # -- to be provided -------------------------------------------------------------------------
@@ -131,7 +133,11 @@ class _PaymentLoader:
         known, asked = self._known_accounts, self._asked_accounts
         wanted = {n for n in numbers if n and n not in asked}
         if wanted:
-            known.update(lookup_accounts(conn, wanted))
+            if self._lookups is not None:
+                with self._lookups.begin():  # ends at once: no transaction left open between batches
+                    known.update(lookup_accounts(self._lookups, wanted))
+            else:
+                known.update(lookup_accounts(conn, wanted))
             asked.update(wanted)
         return known
 
@@ -271,10 +277,18 @@ class _PaymentLoader:
         """Load a parsed file block by block: lines with problems or readings as records, in batches
         of :data:`BATCH`; fast rows gathered into batches of :data:`FAST_BATCH`, written column-wise."""
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="unipay-copy")
+        if conn.engine.url.database not in (None, "", ":memory:"):
+            # accounts are looked up on a connection of their own while the load's connection is
+            # busy with the batch in flight (the load does not change accounts; a deleted one is
+            # still caught by the store's reference checks at COPY)
+            self._lookups = conn.engine.connect()
         try:
             self._load_chunks(conn, ctx, parsed)
             self._settle(conn, ctx)
         finally:
+            if self._lookups is not None:
+                self._lookups.close()
+                self._lookups = None
             if self._in_flight is not None:  # an error: let the batch in flight end before rollback
                 with contextlib.suppress(Exception):
                     self._in_flight[0].result()
@@ -284,6 +298,7 @@ class _PaymentLoader:
     def _load_chunks(self, conn: Connection, ctx: FileContext, parsed: Any) -> None:
         pending: FastRows | None = None
         slow: list[Any] = []
+        batch = FIRST_FAST_BATCH
         for chunk in prefetch(parsed.chunks(), depth=32):
             if self.order_hint is None:
                 self.order_hint = getattr(parsed, "order_date_hint", None)
@@ -300,9 +315,10 @@ class _PaymentLoader:
                     pending = fast
                 else:
                     pending.append(fast)
-                if len(pending) >= FAST_BATCH:
+                if len(pending) >= batch:
                     self._flush_fast(conn, ctx, pending)
                     pending = None
+                    batch = FAST_BATCH
         if slow:
             self._flush(conn, ctx, slow)
         if pending is not None:
@@ -375,7 +391,7 @@ class _PaymentLoader:
         uniq = pc.unique(cols["account"])
         keys = uniq.to_pylist()
         asked = self._asked_accounts
-        if any(k not in asked for k in keys):
+        if self._lookups is None and any(k not in asked for k in keys):
             self._settle(conn, ctx)  # the connection is needed: the batch in flight ends first
         accounts = self._accounts_of(conn, keys)
         found = [accounts.get(k) for k in keys]
