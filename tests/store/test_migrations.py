@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, func, inspect, select, text
@@ -84,6 +86,13 @@ def _payment_index_methods(conn: Connection) -> dict[str, str]:
     return {str(name): "btree" for (name,) in rows}
 
 
+def _alembic(engine: Engine, cfg: Any, cmd: Any, revision: str) -> None:
+    """An alembic command (upgrade/downgrade to ``revision``) on ``engine``, in one transaction."""
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        cmd(cfg, revision)
+
+
 def test_payments_brin_indexes(backend: str, new_store_url) -> None:  # type: ignore[no-untyped-def]
     """Migration 0004: ``payments`` indexed by ``op_date`` and ``registry_file_id`` with BRIN on
     PostgreSQL (B-trees again after a downgrade to 0003), B-trees on SQLite; an ``op_date`` range
@@ -94,10 +103,7 @@ def test_payments_brin_indexes(backend: str, new_store_url) -> None:  # type: ig
     pg = backend == "postgresql"
     cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
 
-    def alembic(cmd, revision: str) -> None:  # type: ignore[no-untyped-def]
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            cmd(cfg, revision)
+    alembic = functools.partial(_alembic, engine, cfg)
 
     def methods() -> dict[str, str]:
         with engine.connect() as conn:
@@ -183,10 +189,7 @@ def test_payments_account_index(backend: str, new_store_url) -> None:  # type: i
     cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
     payments = m.Payment.__table__
 
-    def alembic(cmd, revision: str) -> None:  # type: ignore[no-untyped-def]
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            cmd(cfg, revision)
+    alembic = functools.partial(_alembic, engine, cfg)
 
     def account_indexes() -> dict[str, str]:
         with engine.connect() as conn:
