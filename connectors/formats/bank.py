@@ -470,15 +470,9 @@ class BankFile(ParsedFile[BankPayment]):
         for s in set(d_s).difference(dates):
             dates[s] = self._fast_date(s)
         for s in set(t_s).difference(times):
-            try:
-                times[s] = parse_time(s)
-            except FieldValueError:
-                times[s] = None
+            times[s] = _time_or_none(s)
         for s in set(per_s).difference(periods):
-            try:
-                periods[s] = Period.parse(s, "MMYY")
-            except FieldValueError:
-                periods[s] = None
+            periods[s] = _period_or_none(s)
         day = [dates[s] for s in d_s]
         tm = [times[s] for s in t_s]
         per = [periods[s] for s in per_s]

@@ -463,10 +463,7 @@ class PostFile(ParsedFile[PostPayment]):
         dates, periods = self._dates, self._periods
         getd_s = [t[1:9] for t in texts]
         for s in set(getd_s).difference(dates):
-            try:
-                dates[s] = parse_date(s, "DDMMYYYY")
-            except FieldValueError:
-                dates[s] = None
+            dates[s] = _date_or_none(s)
         getd = [dates[s] for s in getd_s]
         num1_s = [t[140:150] for t in texts]
         joined = "".join(num1_s)
@@ -492,10 +489,7 @@ class PostFile(ParsedFile[PostPayment]):
             bad |= np.fromiter((not x for x in account), np.bool_, n)
         per_s = [t[34:40] for t in texts]
         for s in set(per_s).difference(periods):
-            try:
-                periods[s] = Period.parse(s, "YYYYMM")
-            except FieldValueError:
-                periods[s] = None
+            periods[s] = _period_or_none(s)
         per = [periods[s] for s in per_s]
         if None in per:
             bad |= np.fromiter((p is None for p in per), np.bool_, n)
