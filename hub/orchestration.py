@@ -668,17 +668,18 @@ def szn_lists(engine: Engine, sender: str, period: int) -> list[str]:
     start = dt.date(period // 100, period % 100, 1)
     rf = m.RegistryFile
     with engine.connect() as conn:
-        msgs = conn.scalars(
-            select(rf.message)
+        ids = conn.scalars(
+            select(rf.partner_file_id)
             .where(
                 rf.kind == "szn",
                 rf.sender == sender,
                 rf.status.in_(("loaded", "loaded_with_errors")),
                 rf.file_date == start,
+                rf.partner_file_id.is_not(None),
             )
             .order_by(rf.id)
         ).all()
-    return [msg.split("=", 1)[1] for msg in msgs if msg and msg.startswith("FileId=")]
+    return [str(i) for i in ids]
 
 
 def send_szn_replies(

@@ -32,7 +32,6 @@ from sqlalchemy import Connection, Engine, func, select
 from connectors.formats import szn as fmt
 from connectors.formats.common import Period
 from hub.exports.common import DEFAULT_OUTBOX, ExportedFile, ExportError, write_export
-from hub.ingest.szn import szn_file_message
 from hub.store import models as m
 
 __all__ = ["export_szn_reply", "build_reply"]
@@ -47,7 +46,7 @@ def _find_list(conn: Connection, reply_to: str) -> Any:
         select(rf.id, rf.name, rf.file_date, rf.sender)
         .where(
             rf.kind == "szn",
-            rf.message == szn_file_message(reply_to),
+            rf.partner_file_id == reply_to,
             rf.status.in_(("loaded", "loaded_with_errors")),
         )
         .order_by(rf.id.desc())

@@ -252,6 +252,7 @@ def _counts(ctx: FileContext, loader: Any, status: str, protocol: Path | None) -
         "order_date": loader.order_date,
         "error_protocol": _protocol_ref(protocol),
         "message": loader.message,
+        "partner_file_id": getattr(loader, "partner_file_id", None),
     }
 
 

@@ -67,7 +67,7 @@ SETTLEMENT_TYPES = ("г", "город", "пгт", "п", "пос", "с", "сел�
 
 
 def szn_file_message(file_id: str) -> str:
-    """How the FileId of a loaded list is kept in ``registry_files.message``."""
+    """The journal's message of a loaded list (the FileId itself is ``registry_files.partner_file_id``)."""
     return f"FileId={file_id}"
 
 
@@ -123,6 +123,7 @@ class SznLoader:
         self.order_date: dt.date | None = None
         self.file_date: dt.date | None = None
         self.message: str | None = None
+        self.partner_file_id: str | None = None
 
     def run(self, conn: Connection, ctx: FileContext) -> list[FileError]:
         codes = {
@@ -140,6 +141,7 @@ class SznLoader:
             return errors
         self.file_date = header.period.first_day
         self.message = szn_file_message(header.file_id)
+        self.partner_file_id = header.file_id
         errors.extend(self._header_checks(conn, ctx, header))
         if errors:
             return errors
@@ -184,7 +186,7 @@ class SznLoader:
         seen = conn.execute(
             select(m.RegistryFile.name).where(
                 m.RegistryFile.kind == "szn",
-                m.RegistryFile.message == szn_file_message(header.file_id),
+                m.RegistryFile.partner_file_id == header.file_id,
                 m.RegistryFile.status.in_(LOADED_STATUSES),
                 m.RegistryFile.id != ctx.file_id,
             )

@@ -586,6 +586,7 @@ class RegistryFile(Base):
     __table_args__ = (
         UniqueConstraint("sender", "sha256"),
         CheckConstraint(_in("status", FILE_STATUSES), name="status"),
+        Index("ix_registry_files_kind_partner_file_id", "kind", "partner_file_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3), default="in")  # in | out
@@ -608,6 +609,8 @@ class RegistryFile(Base):
     order_date: Mapped[dt.date | None]
     error_protocol: Mapped[str | None] = mapped_column(String(220))
     message: Mapped[str | None] = mapped_column(Text)
+    # the partner's own id of the file: the SZN list's FileId (migration 0006)
+    partner_file_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class RegistryError(Base):

@@ -324,3 +324,48 @@ def test_make_engine_accepts_plain_urls(url: str) -> None:
     engine = make_engine(url)
     assert engine.dialect.name == "sqlite"
     engine.dispose()
+
+
+def test_partner_file_id_taken_from_the_messages(backend: str, new_store_url) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0006: the FileId of the beneficiary lists loaded before it moves from the journal's
+    message to ``registry_files.partner_file_id`` (other kinds of files keep none); the downgrade
+    drops the column and the upgrade takes the ids again."""
+    from alembic import command
+
+    engine = make_engine(new_store_url(backend))
+    cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+    alembic = functools.partial(_alembic, engine, cfg)
+    files = m.RegistryFile.__table__
+    common = {"direction": "in", "sender": "SZN:01", "sha256": "0" * 64, "status": "loaded"}
+    try:
+        migrate.upgrade(engine)
+        alembic(command.downgrade, "0005")
+        with engine.begin() as conn:
+            for fid, kind, message in (
+                (901, "szn", "FileId=USZN-2026-11-0007"),
+                (902, "bank", "FileId=not-a-list"),
+                (903, "szn", None),
+            ):
+                conn.execute(
+                    files.insert().values(
+                        id=fid,
+                        kind=kind,
+                        name=f"f{fid}.xml",
+                        message=message,
+                        **{**common, "sha256": f"{fid:064d}"},
+                    )
+                )
+
+        def partner_ids() -> dict[int, str | None]:
+            with engine.connect() as conn:
+                return {int(i): v for i, v in conn.execute(select(files.c.id, files.c.partner_file_id))}
+
+        alembic(command.upgrade, "head")
+        assert partner_ids() == {901: "USZN-2026-11-0007", 902: None, 903: None}
+        alembic(command.downgrade, "0005")
+        with engine.connect() as conn:
+            assert "partner_file_id" not in {c["name"] for c in inspect(conn).get_columns("registry_files")}
+        alembic(command.upgrade, "head")
+        assert partner_ids()[901] == "USZN-2026-11-0007"
+    finally:
+        engine.dispose()
