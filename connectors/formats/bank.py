@@ -55,6 +55,7 @@ from .common import (
     money_column,
     open_dest,
     open_source,
+    or_none,
     parse_date,
     parse_money,
     parse_time,
@@ -261,18 +262,8 @@ class _BankArrowRows(ArrowRows):
         }
 
 
-def _time_or_none(s: str) -> dt.time | None:
-    try:
-        return parse_time(s)
-    except FieldValueError:
-        return None
-
-
-def _period_or_none(s: str) -> Period | None:
-    try:
-        return Period.parse(s, "MMYY")
-    except FieldValueError:
-        return None
+_time_or_none = or_none(parse_time)
+_period_or_none = or_none(Period.parse, "MMYY")
 
 
 class BankFile(ParsedFile[BankPayment]):

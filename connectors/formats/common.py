@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -41,6 +41,7 @@ __all__ = [
     "SourceKind",
     "Period",
     "FieldValueError",
+    "or_none",
     "parse_money",
     "format_money",
     "parse_decimal",
@@ -97,6 +98,19 @@ class FieldValueError(ValueError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+def or_none(parse: Callable[..., Any], *args: Any) -> Callable[[str], Any]:
+    """``parse(s, *args)``, or None where the value is not valid (:class:`FieldValueError`): the
+    converters the fast paths cache per distinct value."""
+
+    def convert(s: str) -> Any:
+        try:
+            return parse(s, *args)
+        except FieldValueError:
+            return None
+
+    return convert
 
 
 @dataclass(frozen=True, order=True)

@@ -51,6 +51,7 @@ from .common import (
     money_column,
     open_dest,
     open_source,
+    or_none,
     parse_date,
     parse_money,
     source_name,
@@ -255,18 +256,8 @@ class _PostArrowRows(ArrowRows):
         }
 
 
-def _date_or_none(s: str) -> dt.date | None:
-    try:
-        return parse_date(s, "DDMMYYYY")
-    except FieldValueError:
-        return None
-
-
-def _period_or_none(s: str) -> Period | None:
-    try:
-        return Period.parse(s, "YYYYMM")
-    except FieldValueError:
-        return None
+_date_or_none = or_none(parse_date, "DDMMYYYY")
+_period_or_none = or_none(Period.parse, "YYYYMM")
 
 
 ARROW_MIN_RUN = 64  # a block goes the Arrow way when its batches average this many records
