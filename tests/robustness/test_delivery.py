@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from connectors.transport import Readiness, SftpTransport
 from hub.ingest import ingest_file
 from tests.robustness.conftest import CityStore
@@ -26,6 +28,9 @@ from tests.sshd import SshdServer
 BANK_NAME = "6234000011_40702810900000001234_10112026_001.txt"
 
 
+# the cut is the point of the test: paramiko's read-ahead thread of the dropped session may end with
+# EOFError after the transport has already retried on a new connection (seen once in ~5 runs)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_download_cut_by_the_network_is_retried_and_loaded_once(
     city_store: CityStore, robust_sshd: SshdServer, sftp_area: str, tmp_path: Path
 ) -> None:
